@@ -1,0 +1,136 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/messages"
+)
+
+// Maintenance keeps staging and storage tidy: it fails uploads whose chunks
+// stopped coming, and at start repairs what a crash between a disk change and
+// its transaction left behind.
+type Maintenance struct {
+	self    messages.Service
+	uploads Uploads
+	disk    Disk
+	events  EventPublisher
+	log     *slog.Logger
+}
+
+// NewMaintenance returns a Maintenance.
+func NewMaintenance(self messages.Service, uploads Uploads, disk Disk, events EventPublisher, log *slog.Logger) *Maintenance {
+	return &Maintenance{self: self, uploads: uploads, disk: disk, events: events, log: log}
+}
+
+// FailStalled publishes UploadFailed for every upload that has been
+// receiving without progress for at least maxIdle (its sender died midway
+// without aborting). It returns how many it failed.
+func (m *Maintenance) FailStalled(ctx context.Context, maxIdle time.Duration) (int, error) {
+	ids, err := m.uploads.Stalled(ctx, maxIdle.Seconds())
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if err := publish(ctx, m.events, messages.UploadFailed{UploadID: id, Service: m.self, Reason: messages.ReasonStalled,
+			Detail: fmt.Sprintf("no chunk arrived for %s", maxIdle), At: time.Now().UTC()}); err != nil {
+			return i, err
+		}
+	}
+	return len(ids), nil
+}
+
+// Repair is what Reconcile found and fixed.
+type Repair struct {
+	StagedRemoved  int // staged files of uploads that are failed, decided elsewhere or unknown
+	StoredRemoved  int // stored files without metadata whose upload is not waiting for them
+	StoredDemoted  int // stored files whose transaction did not commit, moved back to staging
+	StoredPromoted int // files with metadata still in staging, moved into storage
+	Missing        int // files with metadata but no bytes anywhere (reported, never invented)
+}
+
+// Reconcile makes the disk agree with the database. It must run before the
+// service consumes messages: a placement in flight looks like an orphan.
+//
+// The database is the truth. A stored file belongs if its metadata is
+// committed; a stored file without metadata whose upload still waits for
+// its placement goes back to staging (its BitsCounted will be delivered
+// again); any other is removed. A staged file stays only while its upload
+// still needs it.
+func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
+	var r Repair
+	held, err := m.uploads.FileIDs(ctx)
+	if err != nil {
+		return r, err
+	}
+	stored, err := m.disk.ListStored()
+	if err != nil {
+		return r, err
+	}
+	onDisk := make(map[string]bool, len(stored))
+	for _, id := range stored {
+		onDisk[id] = true
+		if held[id] {
+			continue
+		}
+		u, err := m.upload(ctx, id)
+		if err != nil {
+			return r, err
+		}
+		if u != nil && !u.Kept && !u.Deleted && u.State != app.Failed && u.Keeps(m.self) {
+			if err := m.disk.Demote(id); err != nil {
+				return r, err
+			}
+			r.StoredDemoted++
+			continue
+		}
+		if err := m.disk.RemoveStored(id); err != nil {
+			return r, err
+		}
+		r.StoredRemoved++
+	}
+	staged, err := m.disk.ListStaged()
+	if err != nil {
+		return r, err
+	}
+	for _, id := range staged {
+		if held[id] && !onDisk[id] {
+			if err := m.disk.Promote(id); err != nil {
+				return r, err
+			}
+			onDisk[id] = true
+			r.StoredPromoted++
+			continue
+		}
+		u, err := m.upload(ctx, id)
+		if err != nil {
+			return r, err
+		}
+		if u != nil && !u.Done() && !u.Kept && !u.Deleted && (!u.Decided() || u.Keeps(m.self)) {
+			continue // still needed
+		}
+		if err := m.disk.RemoveStaged(id); err != nil {
+			return r, err
+		}
+		r.StagedRemoved++
+	}
+	for id := range held {
+		if !onDisk[id] {
+			r.Missing++
+			m.log.ErrorContext(ctx, "file has metadata but no bytes on disk", "file_id", id)
+		}
+	}
+	return r, nil
+}
+
+func (m *Maintenance) upload(ctx context.Context, id string) (*app.Upload, error) {
+	u, err := m.uploads.Get(ctx, id)
+	if errors.Is(err, app.ErrNotFound) {
+		return nil, nil
+	}
+	return u, err
+}

@@ -1,0 +1,104 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/messages"
+)
+
+// PlaceFileHandler records the services' bit counts. The BitsCounted event
+// that makes both counts known decides the placement: a keeper moves its
+// staged file into storage and commits metadata and totals in the same
+// transaction, then publishes FileStored; a service that does not keep the
+// file drops its staged copy.
+type PlaceFileHandler struct {
+	self     messages.Service
+	uploads  Uploads
+	staging  *Staging
+	events   EventPublisher
+	notifier *app.Notifier
+	log      *slog.Logger
+}
+
+// NewPlaceFileHandler returns a PlaceFileHandler for service self.
+func NewPlaceFileHandler(self messages.Service, uploads Uploads, staging *Staging, events EventPublisher, notifier *app.Notifier, log *slog.Logger) *PlaceFileHandler {
+	return &PlaceFileHandler{self: self, uploads: uploads, staging: staging, events: events, notifier: notifier, log: log}
+}
+
+// Handle records one count.
+func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) error {
+	var (
+		promoted bool
+		drop     bool
+		out      messages.Message
+	)
+	disk := h.staging.disk
+	err := h.uploads.Update(ctx, e.UploadID, func(u *app.Upload, files FileIndex) error {
+		promoted, drop, out = false, false, nil
+		if u.Kept {
+			out = h.stored(u) // delivered again: the first FileStored may not have gone out
+			return nil
+		}
+		decided, err := u.RecordCount(*e)
+		var mismatch app.CountMismatch
+		switch {
+		case errors.As(err, &mismatch):
+			if u.Fail(h.self, messages.ReasonCountMismatch, mismatch.Detail) {
+				drop = true
+				out = messages.UploadFailed{UploadID: u.ID, Service: h.self, Reason: messages.ReasonCountMismatch,
+					Detail: mismatch.Detail, At: time.Now().UTC()}
+			}
+			return nil
+		case err != nil:
+			return err
+		case !decided:
+			return nil
+		case !u.Keeps(h.self):
+			drop = true
+			return nil
+		}
+		if err := disk.Promote(u.ID); err != nil {
+			// Never give up a decided file: retry until the disk lets us.
+			return fmt.Errorf("%w: store file %s: %w", app.ErrUnavailable, u.ID, err)
+		}
+		promoted = true
+		if err := files.Add(ctx, u.File(time.Now().UTC())); err != nil {
+			return err
+		}
+		u.Kept = true
+		out = h.stored(u)
+		return nil
+	})
+	if err != nil {
+		if promoted {
+			if derr := disk.Demote(e.UploadID); derr != nil {
+				h.log.ErrorContext(ctx, "cannot undo storing a file whose metadata did not commit; the next start repairs it",
+					"upload_id", e.UploadID, "error", derr)
+			}
+		}
+		return err
+	}
+	if drop {
+		if err := h.staging.Discard(e.UploadID); err != nil {
+			h.log.WarnContext(ctx, "cannot remove staged file; the next start removes it", "upload_id", e.UploadID, "error", err)
+		}
+	}
+	h.notifier.Notify(e.UploadID)
+	if out == nil {
+		return nil
+	}
+	if promoted {
+		h.log.InfoContext(ctx, "file stored", "upload_id", e.UploadID)
+	}
+	return publish(ctx, h.events, out)
+}
+
+func (h *PlaceFileHandler) stored(u *app.Upload) messages.FileStored {
+	return messages.FileStored{FileID: u.ID, Service: h.self, Name: u.Name, ContentType: u.ContentType,
+		Size: u.Size, SHA256: u.SHA256, ZeroBits: *u.ZeroBits, OneBits: *u.OneBits, At: time.Now().UTC()}
+}

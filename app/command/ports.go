@@ -1,0 +1,78 @@
+// Package command holds the use cases that change a service's state: staging
+// chunks, recording bit counts and placing files, failures, deletes. Each
+// handler takes a message of the public contract (package messages) and is
+// idempotent: handling a message twice has the effect of handling it once.
+package command
+
+import (
+	"context"
+	"io"
+
+	"github.com/baum-store/baum/app"
+)
+
+// Uploads keeps this service's upload records and the metadata and totals of
+// the files it holds.
+type Uploads interface {
+	// Get returns the upload's record, or an error wrapping app.ErrNotFound.
+	Get(ctx context.Context, id string) (*app.Upload, error)
+	// Update runs fn on the upload's record (app.NewUpload(id) if there is
+	// none) in one database transaction that holds it locked, then saves it.
+	// What fn does through files commits in the same transaction; if fn
+	// returns an error nothing is saved.
+	Update(ctx context.Context, id string, fn func(u *app.Upload, files FileIndex) error) error
+	// DeleteFile removes a held file's metadata, lowers the totals and marks
+	// its upload deleted, in one transaction. It reports whether there was a
+	// file to delete.
+	DeleteFile(ctx context.Context, id string) (app.File, bool, error)
+	// Stalled lists uploads still receiving whose record has not changed for
+	// at least the given age in seconds.
+	Stalled(ctx context.Context, olderThanSeconds float64) ([]string, error)
+	// FileIDs lists the ids of every held file.
+	FileIDs(ctx context.Context) (map[string]bool, error)
+}
+
+// FileIndex changes the metadata and totals of held files inside an Update.
+type FileIndex interface {
+	// Add records a held file and adds it to the totals. Adding a file that is
+	// already recorded changes nothing.
+	Add(ctx context.Context, f app.File) error
+}
+
+// Disk keeps staged files (uploads in progress) and stored files (held). Ids
+// are upload UUIDs; a client's file name never reaches it.
+type Disk interface {
+	// OpenStaged opens the upload's staged file, creating it empty if needed.
+	// Writes append at its end.
+	OpenStaged(id string) (StagedFile, error)
+	// RemoveStaged removes a staged file; a missing one is not an error.
+	RemoveStaged(id string) error
+	// Promote moves a staged file into storage, durably. If it is already
+	// stored and no longer staged, Promote succeeds.
+	Promote(id string) error
+	// Demote moves a stored file back to staging, undoing a Promote whose
+	// transaction did not commit.
+	Demote(id string) error
+	// RemoveStored removes a stored file; a missing one is not an error.
+	RemoveStored(id string) error
+	// StoredExists reports whether a stored file exists.
+	StoredExists(id string) (bool, error)
+	// ListStaged and ListStored list the ids on disk.
+	ListStaged() ([]string, error)
+	ListStored() ([]string, error)
+}
+
+// StagedFile is an upload's file while its chunks arrive.
+type StagedFile interface {
+	io.Writer
+	io.ReaderAt
+	Size() (int64, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// EventPublisher publishes events of the contract; *cqrs.EventBus is one.
+type EventPublisher interface {
+	Publish(ctx context.Context, event any) error
+}

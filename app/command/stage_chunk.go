@@ -1,0 +1,228 @@
+package command
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/messages"
+)
+
+// StageChunkHandler stages the chunks of every upload in this service's
+// staging area. On the last chunk it verifies size and SHA-256, records the
+// count of this service's bit kind and publishes BitsCounted.
+type StageChunkHandler struct {
+	self       messages.Service
+	uploads    Uploads
+	staging    *Staging
+	events     EventPublisher
+	notifier   *app.Notifier
+	syncStaged bool
+	log        *slog.Logger
+}
+
+// StageChunkConfig configures a StageChunkHandler.
+type StageChunkConfig struct {
+	// Self is the service this handler runs in.
+	Self messages.Service
+	// SyncStaged makes the last chunk wait for the staged file to reach the
+	// disk (fsync) before the count is published.
+	SyncStaged bool
+}
+
+// NewStageChunkHandler returns a StageChunkHandler.
+func NewStageChunkHandler(config StageChunkConfig, uploads Uploads, staging *Staging, events EventPublisher, notifier *app.Notifier, log *slog.Logger) *StageChunkHandler {
+	return &StageChunkHandler{self: config.Self, uploads: uploads, staging: staging, events: events,
+		notifier: notifier, syncStaged: config.SyncStaged, log: log}
+}
+
+// progressEvery is how often the received byte count of an upload is saved.
+// The stalled-upload sweep relies on it moving while chunks arrive.
+const progressEvery = time.Second
+
+// Handle stages one chunk.
+func (h *StageChunkHandler) Handle(ctx context.Context, c *messages.StoreChunk) error {
+	st := h.staging.acquire(c.UploadID)
+	defer h.staging.release(st)
+
+	end := c.Offset + int64(len(c.Data))
+	if st.file == nil {
+		ready, err := h.resume(ctx, st, c, end)
+		if err != nil || !ready {
+			return err
+		}
+	}
+
+	switch {
+	case c.Offset > st.pos:
+		return h.fail(ctx, st, messages.ReasonChunkGap, fmt.Sprintf("chunk %d starts at byte %d but only %d bytes are staged", c.Index, c.Offset, st.pos))
+	case c.Last && end < st.pos:
+		return h.fail(ctx, st, messages.ReasonSizeMismatch, fmt.Sprintf("the last chunk ends at byte %d but %d bytes are staged", end, st.pos))
+	case end < st.pos || end == st.pos && !c.Last:
+		return nil // delivered before: already staged, hashed and counted
+	case end > st.pos:
+		if c.Offset < st.pos {
+			// Half written before a crash: write it again from its start.
+			if err := h.staging.rewind(st, c.Offset); err != nil {
+				return h.failStorage(ctx, st, err)
+			}
+		}
+		if err := st.write(c.Data); err != nil {
+			return h.failStorage(ctx, st, err)
+		}
+	}
+	if c.Last {
+		return h.finish(ctx, st, c)
+	}
+	return h.saveProgress(ctx, st, c)
+}
+
+// resume finds out where an upload this process has no open file for stands,
+// and opens its staged file. It reports false if the chunk needs no staging.
+func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.StoreChunk, end int64) (bool, error) {
+	u, err := h.uploads.Get(ctx, c.UploadID)
+	switch {
+	case errors.Is(err, app.ErrNotFound):
+		u = nil
+	case err != nil:
+		return false, err
+	}
+	if u != nil {
+		switch {
+		case u.State == app.Failed || u.StagingError != "" || u.Deleted:
+			return false, h.staging.disk.RemoveStaged(c.UploadID)
+		case u.Staged:
+			if c.Last {
+				// Counted before; the event may not have gone out.
+				return false, h.publishCount(ctx, u)
+			}
+			return false, nil
+		}
+	}
+	if u == nil || u.Name == "" && u.ContentType == "" && u.Origin == "" {
+		if err := h.uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
+			u.Describe(c.Name, c.ContentType, c.Origin)
+			return nil
+		}); err != nil {
+			return false, err
+		}
+	}
+	if err := h.staging.open(st, c.Offset, end); err != nil {
+		return false, h.failStorage(ctx, st, err)
+	}
+	return true, nil
+}
+
+func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.StoreChunk) error {
+	if st.pos != c.Size {
+		return h.fail(ctx, st, messages.ReasonSizeMismatch, fmt.Sprintf("staged %d bytes, the upload declares %d", st.pos, c.Size))
+	}
+	sum := hex.EncodeToString(st.hash.Sum(nil))
+	if sum != c.SHA256 {
+		return h.fail(ctx, st, messages.ReasonChecksumMismatch, fmt.Sprintf("staged bytes hash to %s, the upload declares %s", sum, c.SHA256))
+	}
+	if h.syncStaged {
+		if err := st.file.Sync(); err != nil {
+			return h.failStorage(ctx, st, err)
+		}
+	}
+	count := st.counter.Count()
+	var staged *app.Upload
+	err := h.uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
+		u.Describe(c.Name, c.ContentType, c.Origin)
+		if u.State == app.Failed {
+			return nil
+		}
+		u.FinishStaging(c.Size, sum, count)
+		staged = u
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if staged == nil { // failed meanwhile
+		h.staging.drop(st)
+		return h.staging.disk.RemoveStaged(c.UploadID)
+	}
+	if err := h.publishCount(ctx, staged); err != nil {
+		return err
+	}
+	h.staging.drop(st) // the staged file stays until the placement is decided
+	h.notifier.Notify(c.UploadID)
+	h.log.InfoContext(ctx, "upload staged", "upload_id", c.UploadID, "size", c.Size,
+		"sha256", sum, app.BitKind(h.self).String()+"_bits", count)
+	return nil
+}
+
+func (h *StageChunkHandler) publishCount(ctx context.Context, u *app.Upload) error {
+	return publish(ctx, h.events, messages.BitsCounted{
+		UploadID: u.ID, Service: h.self, Bit: app.BitKind(h.self).String(), Count: u.StagedCount,
+		Size: u.Size, SHA256: u.SHA256, At: time.Now().UTC(),
+	})
+}
+
+func (h *StageChunkHandler) saveProgress(ctx context.Context, st *stream, c *messages.StoreChunk) error {
+	now := time.Now().UnixNano()
+	if now-st.savedAt < int64(progressEvery) {
+		return nil
+	}
+	pos := st.pos
+	if err := h.uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
+		if !u.Staged && pos > u.ReceivedBytes {
+			u.ReceivedBytes = pos
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	st.savedAt = now
+	return nil
+}
+
+func (h *StageChunkHandler) failStorage(ctx context.Context, st *stream, err error) error {
+	reason := messages.ReasonStorageError
+	if errors.Is(err, app.ErrStorageFull) {
+		reason = messages.ReasonStorageFull
+	}
+	return h.fail(ctx, st, reason, "staging: "+err.Error())
+}
+
+// fail gives the upload up: this service's staged copy goes at once, and the
+// UploadFailed event tells every service (this one included) to drop it.
+func (h *StageChunkHandler) fail(ctx context.Context, st *stream, reason, detail string) error {
+	h.staging.drop(st)
+	if err := h.staging.disk.RemoveStaged(st.id); err != nil {
+		h.log.WarnContext(ctx, "cannot remove staged file", "upload_id", st.id, "error", err)
+	}
+	if err := h.uploads.Update(ctx, st.id, func(u *app.Upload, _ FileIndex) error {
+		if !u.Done() && u.StagingError == "" {
+			u.StagingError = reason
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	h.log.WarnContext(ctx, "upload failed while staging", "upload_id", st.id, "reason", reason, "detail", detail)
+	return publish(ctx, h.events, messages.UploadFailed{
+		UploadID: st.id, Service: h.self, Reason: reason, Detail: detail, At: time.Now().UTC(),
+	})
+}
+
+// errInvalidEvent is a bug in this service, never the broker's fault.
+var errInvalidEvent = errors.New("refusing to publish an invalid event")
+
+// publish publishes an event; a failure to do so is the broker's, so the
+// message that led here is retried rather than poisoned.
+func publish(ctx context.Context, events EventPublisher, event messages.Message) error {
+	if err := event.Validate(); err != nil {
+		return fmt.Errorf("%w: %s: %w", errInvalidEvent, event.MessageName(), err)
+	}
+	if err := events.Publish(ctx, event); err != nil {
+		return fmt.Errorf("%w: publish %T: %w", app.ErrUnavailable, event, err)
+	}
+	return nil
+}

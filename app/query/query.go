@@ -1,0 +1,22 @@
+// Package query holds the use cases that read a service's state: the files it
+// holds with their totals, one file, one upload's progress. They read the
+// read models kept in PostgreSQL by the command handlers.
+package query
+
+import (
+	"context"
+
+	"github.com/baum-store/baum/app"
+)
+
+// ReadModel answers the queries.
+type ReadModel interface {
+	// Files returns the totals and up to limit files with ids after `after`
+	// in id order (which, for time-ordered ids, is upload order), read from
+	// one snapshot so the totals match the files.
+	Files(ctx context.Context, after string, limit int) (app.Totals, []app.File, error)
+	// File returns one held file or an error wrapping app.ErrNotFound.
+	File(ctx context.Context, id string) (app.File, error)
+	// Upload returns one upload's record or an error wrapping app.ErrNotFound.
+	Upload(ctx context.Context, id string) (*app.Upload, error)
+}

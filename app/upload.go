@@ -1,0 +1,172 @@
+package app
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/baum-store/baum/messages"
+)
+
+// UploadState is where an upload stands, as one service sees it.
+type UploadState string
+
+const (
+	// Receiving: chunks are arriving and being staged.
+	Receiving UploadState = "receiving"
+	// Counting: the file is staged; bit counts are awaited or the keepers are storing it.
+	Counting UploadState = "counting"
+	// Placed: every service the rule names holds the file.
+	Placed UploadState = "placed"
+	// Failed: the upload will not be stored anywhere.
+	Failed UploadState = "failed"
+)
+
+// Upload is one service's record of an upload. Both services keep one for
+// every upload they see, whoever received it.
+//
+// Placement is decided from the event stream alone: each service records the
+// BitsCounted events in the order the upload's partition delivers them, and
+// the event that makes both counts known decides. Both services read the same
+// partition in the same order, so they reach the same decision, and a failure
+// that arrives after the decision changes nothing.
+type Upload struct {
+	ID          string
+	State       UploadState
+	Name        string
+	ContentType string
+	Origin      string
+
+	// Staging, as this service did it.
+	ReceivedBytes int64   // bytes staged so far
+	Staged        bool    // the whole file is staged, verified and counted
+	StagedCount   uint64  // bits of this service's kind, once Staged
+	StagingError  string  // why staging gave up, before the failure event came back
+	Size          int64   // total size; -1 until known
+	SHA256        string  // hex; "" until known
+	ZeroBits      *uint64 // from zeros' BitsCounted event
+	OneBits       *uint64 // from ones' BitsCounted event
+
+	// Placement.
+	Keepers  []messages.Service // decided when both counts are known
+	StoredIn []messages.Service // keepers that reported FileStored
+	Kept     bool               // this service committed the file
+	Deleted  bool               // this service held the file and deleted it
+
+	FailureReason string
+	FailureDetail string
+	FailedBy      messages.Service
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// NewUpload returns the record of an upload this service has just heard of.
+func NewUpload(id string) *Upload {
+	return &Upload{ID: id, State: Receiving, Size: -1}
+}
+
+// Decided reports whether the keepers are known.
+func (u *Upload) Decided() bool { return len(u.Keepers) > 0 }
+
+// Done reports whether nothing more will happen to the upload.
+func (u *Upload) Done() bool { return u.State == Placed || u.State == Failed }
+
+// Describe fills in the metadata the first chunk carries, if not yet known.
+func (u *Upload) Describe(name, contentType, origin string) {
+	if u.Name == "" && u.ContentType == "" && u.Origin == "" {
+		u.Name, u.ContentType, u.Origin = name, contentType, origin
+	}
+}
+
+// FinishStaging records that this service staged and verified the whole file.
+func (u *Upload) FinishStaging(size int64, sha256 string, count uint64) {
+	u.Staged, u.Size, u.SHA256, u.StagedCount, u.ReceivedBytes = true, size, sha256, count, size
+	if u.State == Receiving {
+		u.State = Counting
+	}
+}
+
+// Fail marks the upload failed, unless it was already decided or done.
+// It reports whether anything changed.
+func (u *Upload) Fail(by messages.Service, reason, detail string) bool {
+	if u.Done() || u.Decided() {
+		return false
+	}
+	u.State, u.FailedBy, u.FailureReason, u.FailureDetail = Failed, by, reason, detail
+	return true
+}
+
+// CountMismatch says that two services disagree about an upload, or that its
+// counts do not add up. The upload fails.
+type CountMismatch struct{ Detail string }
+
+func (e CountMismatch) Error() string { return e.Detail }
+
+// RecordCount records a service's bit count. With both counts known it decides
+// the keepers and returns true. It returns a CountMismatch if the services
+// disagree on size or hash or the counts do not add up to 8 × size.
+func (u *Upload) RecordCount(e messages.BitsCounted) (decided bool, err error) {
+	if u.Done() || u.Decided() {
+		return false, nil
+	}
+	if u.Size >= 0 && (u.Size != e.Size || u.SHA256 != e.SHA256) {
+		return false, CountMismatch{fmt.Sprintf("%s counted %d bytes with SHA-256 %s, but %d bytes with SHA-256 %s were known",
+			e.Service, e.Size, e.SHA256, u.Size, u.SHA256)}
+	}
+	u.Size, u.SHA256 = e.Size, e.SHA256
+	count := e.Count
+	if e.Service == messages.Zeros {
+		u.ZeroBits = &count
+	} else {
+		u.OneBits = &count
+	}
+	if u.ZeroBits == nil || u.OneBits == nil {
+		return false, nil
+	}
+	if *u.ZeroBits+*u.OneBits != 8*uint64(u.Size) {
+		return false, CountMismatch{fmt.Sprintf("zero bits %d + one bits %d ≠ 8 × %d bytes", *u.ZeroBits, *u.OneBits, u.Size)}
+	}
+	u.Keepers = Keepers(*u.ZeroBits, *u.OneBits)
+	if u.State == Receiving {
+		u.State = Counting
+	}
+	return true, nil
+}
+
+// Keeps reports whether service s is a decided keeper.
+func (u *Upload) Keeps(s messages.Service) bool { return slices.Contains(u.Keepers, s) }
+
+// RecordStored records that service s holds the file; the upload is placed
+// once every keeper does. It reports whether anything changed.
+func (u *Upload) RecordStored(s messages.Service) bool {
+	if slices.Contains(u.StoredIn, s) {
+		return false
+	}
+	u.StoredIn = append(u.StoredIn, s)
+	slices.Sort(u.StoredIn)
+	if u.Decided() && u.State != Failed && !slices.ContainsFunc(u.Keepers, func(k messages.Service) bool {
+		return !slices.Contains(u.StoredIn, k)
+	}) {
+		u.State = Placed
+	}
+	return true
+}
+
+// File returns the metadata of the file this upload brought.
+func (u *Upload) File(storedAt time.Time) File {
+	return File{ID: u.ID, Name: u.Name, ContentType: u.ContentType, Size: u.Size, SHA256: u.SHA256,
+		ZeroBits: deref(u.ZeroBits), OneBits: deref(u.OneBits), StoredAt: storedAt}
+}
+
+func deref(p *uint64) uint64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// RecordDeleted records that service s no longer holds the file.
+func (u *Upload) RecordDeleted(s messages.Service) {
+	u.StoredIn = slices.DeleteFunc(u.StoredIn, func(x messages.Service) bool { return x == s })
+}

@@ -1,0 +1,106 @@
+package http
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/query"
+)
+
+// listFiles answers GET /data.
+func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
+	q := query.ListFiles{After: r.URL.Query().Get("after")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > query.MaxLimit {
+			writeError(w, r, http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d", query.MaxLimit))
+			return
+		}
+		q.Limit = n
+	}
+	if q.After != "" && !validID(q.After) {
+		writeError(w, r, http.StatusBadRequest, "after must be a file id (a UUID) from a previous page's next")
+		return
+	}
+	page, err := s.deps.Files.Handle(r.Context(), q)
+	if err != nil {
+		s.queryFailed(w, r, err)
+		return
+	}
+	view := listView{TotalSize: page.Totals.TotalSize, Count: page.Totals.Count, ListMetadata: make(map[string]fileView, len(page.Files))}
+	for _, f := range page.Files {
+		view.ListMetadata[f.ID] = newFileView(f)
+	}
+	if page.Next != "" {
+		view.Next = &page.Next
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+// getFile answers GET /data/{id}.
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	f, err := s.deps.File.Handle(r.Context(), id)
+	if err != nil {
+		s.queryFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newFileView(f))
+}
+
+// getUpload answers GET /data/uploads/{id}.
+func (s *Server) getUpload(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	u, err := s.deps.Upload.Handle(r.Context(), id)
+	if err != nil {
+		s.queryFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newUploadView(u))
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := chi.URLParam(r, "id")
+	if !validID(id) {
+		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("%q is not an id (ids are UUIDs)", truncate(id, 64)))
+		return "", false
+	}
+	return id, true
+}
+
+// validID accepts only the canonical lowercase form, the one ids are issued in.
+func validID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
+
+func (s *Server) queryFailed(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, app.ErrNotFound):
+		writeError(w, r, http.StatusNotFound, "this service holds no such file or upload")
+	case errors.Is(err, app.ErrUnavailable):
+		writeError(w, r, http.StatusServiceUnavailable, "the database is unavailable; try again shortly")
+	default:
+		s.deps.Log.ErrorContext(r.Context(), "query failed", "path", r.URL.Path, "error", err)
+		writeError(w, r, http.StatusInternalServerError, "internal error")
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

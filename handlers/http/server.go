@@ -1,0 +1,113 @@
+// Package http is a service's HTTP port: chi routes that only map requests
+// to the command bus (uploads) and to queries (read models), and answers to
+// JSON. Every request carries a correlation id (X-Correlation-ID, generated
+// if absent) into the messages it causes and the log lines it writes.
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/baum-store/baum/app/query"
+	"github.com/baum-store/baum/messages"
+)
+
+// Config configures the HTTP port.
+type Config struct {
+	// MaxUploadBytes is the largest file an upload may carry. Default 10 GiB.
+	MaxUploadBytes int64
+	// UploadWait is how long POST /data/upload waits for the placement before
+	// answering 202. Default 30 s; a request may ask for another with ?wait=.
+	UploadWait time.Duration
+	// MaxUploadWait caps ?wait=. Default 10 min.
+	MaxUploadWait time.Duration
+}
+
+// DefaultMaxUploadBytes is the default upload size limit.
+const DefaultMaxUploadBytes = 10 << 30
+
+func (c *Config) setDefaults() {
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if c.UploadWait == 0 {
+		c.UploadWait = 30 * time.Second
+	}
+	if c.MaxUploadWait == 0 {
+		c.MaxUploadWait = 10 * time.Minute
+	}
+}
+
+// Validate reports every bad field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxUploadBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxUploadBytes %d is negative", c.MaxUploadBytes))
+	}
+	if c.UploadWait < 0 || c.MaxUploadWait < 0 || c.UploadWait > c.MaxUploadWait && c.MaxUploadWait > 0 {
+		errs = append(errs, fmt.Errorf("UploadWait %s must be between 0 and MaxUploadWait %s", c.UploadWait, c.MaxUploadWait))
+	}
+	return errors.Join(errs...)
+}
+
+// Check is one readiness check: nil when the dependency works.
+type Check func(ctx context.Context) error
+
+// Deps are what the HTTP port maps requests to.
+type Deps struct {
+	Self   messages.Service
+	Sender *messages.Sender
+	Files  query.ListFilesHandler
+	File   query.FileHandler
+	Upload query.UploadHandler
+	// Ready lists the readiness checks by name (database, kafka, router).
+	Ready map[string]Check
+	// Accepting reports why uploads cannot be accepted now (nil if they can):
+	// a dependency an upload needs is down.
+	Accepting Check
+	Log       *slog.Logger
+}
+
+// Server maps HTTP to the application.
+type Server struct {
+	config Config
+	deps   Deps
+	router chi.Router
+}
+
+// NewServer returns the HTTP port of a service.
+func NewServer(config Config, deps Deps) (*Server, error) {
+	config.setDefaults()
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{config: config, deps: deps}
+	r := chi.NewRouter()
+	r.Use(s.correlate, s.logRequests, s.recoverPanics)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	r.Post("/data/upload", s.upload)
+	r.Get("/data", s.listFiles)
+	r.Get("/data/{id}", s.getFile)
+	r.Get("/data/uploads/{id}", s.getUpload)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	s.router = r
+	return s, nil
+}
+
+// Router exposes the routes, so other ports (docs, metrics) can be mounted.
+func (s *Server) Router() chi.Router { return s.router }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }

@@ -1,0 +1,228 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/messages"
+)
+
+// Multipart limits besides the file itself.
+const (
+	maxParts     = 32       // form parts before the file
+	maxFieldSize = 64 << 10 // bytes of one non-file part
+	// multipartSlack is how far Content-Length may exceed the file limit
+	// (boundaries, part headers, small fields) before it is refused unread.
+	multipartSlack = 1 << 20
+)
+
+var errTooLarge = errors.New("file too large")
+
+// upload answers POST /data/upload: it streams the multipart "file" part as
+// chunk commands onto the bus, then waits for the placement.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case err != nil || mediaType != "multipart/form-data":
+		writeError(w, r, http.StatusUnsupportedMediaType, "the request must be multipart/form-data with the file in field \"file\"")
+		return
+	case params["boundary"] == "":
+		writeError(w, r, http.StatusBadRequest, "the multipart/form-data Content-Type has no boundary")
+		return
+	}
+	if r.ContentLength > s.config.MaxUploadBytes+multipartSlack {
+		writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than the %d byte limit", s.config.MaxUploadBytes))
+		return
+	}
+	wait, err := s.waitFor(r)
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := s.deps.Accepting(r.Context()); err != nil {
+		writeError(w, r, http.StatusServiceUnavailable, "not accepting uploads: "+err.Error())
+		return
+	}
+
+	part, status, err := fileOf(multipart.NewReader(r.Body, params["boundary"]))
+	if err != nil {
+		writeError(w, r, status, err.Error())
+		return
+	}
+	defer part.Close()
+	name, err := fileName(part.FileName())
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		writeError(w, r, http.StatusInternalServerError, "cannot make an upload id")
+		return
+	}
+	ctx := r.Context()
+	file := messages.File{UploadID: id.String(), Name: name, ContentType: contentType(part.Header.Get("Content-Type"))}
+	body := &limitedReader{r: part, left: s.config.MaxUploadBytes}
+	sent, err := s.deps.Sender.Send(ctx, file, body)
+	if err != nil {
+		s.sendFailed(w, r, file.UploadID, err)
+		return
+	}
+	s.deps.Log.InfoContext(ctx, "upload accepted", "upload_id", sent.UploadID, "size", sent.Size, "chunks", sent.Chunks, "sha256", sent.SHA256)
+
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	u, err := s.deps.Upload.Await(waitCtx, sent.UploadID)
+	switch {
+	case err == nil && u.State == app.Placed:
+		w.Header().Set("Location", "/data/"+u.ID)
+		writeJSON(w, http.StatusCreated, newFileView(u.File(u.UpdatedAt)))
+	case err == nil && u.State == app.Failed:
+		status := http.StatusInternalServerError
+		if u.FailureReason == messages.ReasonStorageFull {
+			status = http.StatusInsufficientStorage
+		}
+		writeErrorDetails(w, r, status, "the upload failed: "+u.FailureReason, newUploadView(u))
+	case err != nil && ctx.Err() != nil:
+		return // the client left; the upload goes on without it
+	default:
+		// Accepted, not settled yet (or the database is slow to tell).
+		if u == nil {
+			u = app.NewUpload(sent.UploadID)
+		}
+		v := newUploadView(u)
+		w.Header().Set("Location", v.StatusURL)
+		writeJSON(w, http.StatusAccepted, v)
+	}
+}
+
+// fileOf returns the "file" part, skipping (bounded) other fields before it.
+func fileOf(mr *multipart.Reader) (*multipart.Part, int, error) {
+	for i := 0; ; i++ {
+		part, err := mr.NextPart()
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil, http.StatusBadRequest, errors.New("the form has no \"file\" field")
+		case err != nil:
+			return nil, http.StatusBadRequest, fmt.Errorf("malformed multipart body: %v", err)
+		case i >= maxParts:
+			return nil, http.StatusBadRequest, fmt.Errorf("more than %d form fields before \"file\"", maxParts)
+		}
+		if part.FormName() == "file" {
+			return part, 0, nil
+		}
+		n, err := io.Copy(io.Discard, io.LimitReader(part, maxFieldSize+1))
+		part.Close()
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("malformed multipart body: %v", err)
+		}
+		if n > maxFieldSize {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("form field %q is over %d bytes", truncate(part.FormName(), 64), maxFieldSize)
+		}
+	}
+}
+
+// fileName makes the client's name safe to keep as metadata: valid UTF-8
+// without control characters. (multipart already cut it to its last path
+// element; it is never used in a path anyway.)
+func fileName(name string) (string, error) {
+	name = strings.ToValidUTF8(name, "\uFFFD")
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, name)
+	if len(name) > messages.MaxNameBytes {
+		return "", fmt.Errorf("the file name is %d bytes long; the limit is %d", len(name), messages.MaxNameBytes)
+	}
+	return name, nil
+}
+
+func contentType(s string) string {
+	if s == "" {
+		return ""
+	}
+	mt, params, err := mime.ParseMediaType(s)
+	if err != nil {
+		return "application/octet-stream"
+	}
+	if out := mime.FormatMediaType(mt, params); out != "" && len(out) <= messages.MaxContentTypeBytes {
+		return out
+	}
+	return "application/octet-stream"
+}
+
+// waitFor reads ?wait= (a Go duration like 5s, or seconds) with the default
+// and cap of the configuration.
+func (s *Server) waitFor(r *http.Request) (time.Duration, error) {
+	v := r.URL.Query().Get("wait")
+	if v == "" {
+		return s.config.UploadWait, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, serr := strconv.ParseFloat(v, 64)
+		if serr != nil {
+			return 0, fmt.Errorf("wait %q is not a duration (e.g. 10s) or a number of seconds", truncate(v, 32))
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 || d > s.config.MaxUploadWait {
+		return 0, fmt.Errorf("wait must be between 0s and %s", s.config.MaxUploadWait)
+	}
+	return d, nil
+}
+
+// sendFailed answers an upload whose chunks did not all reach Kafka, after
+// telling the services to drop what did.
+func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, id string, err error) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+		defer cancel()
+		if aerr := s.deps.Sender.Abort(ctx, id, err.Error()); aerr != nil {
+			s.deps.Log.WarnContext(ctx, "cannot abort upload; the stalled-upload sweep will drop it", "upload_id", id, "error", aerr)
+		}
+	}()
+	switch {
+	case errors.Is(err, errTooLarge):
+		writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than the %d byte limit", s.config.MaxUploadBytes))
+	case errors.Is(err, messages.ErrSend):
+		s.deps.Log.ErrorContext(r.Context(), "upload failed: Kafka", "upload_id", id, "error", err)
+		writeError(w, r, http.StatusServiceUnavailable, "Kafka is unavailable; nothing was stored, try again shortly")
+	case r.Context().Err() != nil:
+		s.deps.Log.InfoContext(r.Context(), "client went away during upload", "upload_id", id)
+	default:
+		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("cannot read the file: %v", err))
+	}
+}
+
+// limitedReader fails with errTooLarge once more than left bytes are read.
+type limitedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
+}

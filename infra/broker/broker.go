@@ -1,0 +1,99 @@
+// Package broker runs an in-process broker that speaks the Kafka wire
+// protocol (franz-go's kfake), for local use and tests on machines without
+// Kafka. The services talk to it over TCP exactly as to a real Kafka, with
+// the same Sarama code path. It is not for production.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/baum-store/baum/messages"
+)
+
+// Config configures a Broker.
+type Config struct {
+	// Port to listen on, on 127.0.0.1. 0 picks a free port.
+	Port int
+	// DataDir keeps topics, offsets and groups across restarts; "" keeps
+	// everything in memory.
+	DataDir string
+	// Partitions per topic. Default 10.
+	Partitions int
+	// MaxMessageBytes is the broker's message.max.bytes. Default 1048588,
+	// Kafka's default.
+	MaxMessageBytes int
+}
+
+func (c *Config) setDefaults() {
+	if c.Partitions == 0 {
+		c.Partitions = 10
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 1048588
+	}
+}
+
+// Validate reports every bad field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("port %d is out of range", c.Port))
+	}
+	if c.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("partitions %d must be at least 1", c.Partitions))
+	}
+	if c.MaxMessageBytes < 1024 {
+		errs = append(errs, fmt.Errorf("max message bytes %d is too small", c.MaxMessageBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// Broker is a running single-node cluster.
+type Broker struct {
+	cluster *kfake.Cluster
+}
+
+// Start starts a broker with BAUM's topics created, plus auto-creation for
+// any other topic (the poison topic, a client's experiments).
+func Start(config Config, logger *slog.Logger) (*Broker, error) {
+	config.setDefaults()
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(config.Partitions),
+		kfake.SeedTopics(int32(config.Partitions), append(messages.Topics(), messages.TopicPoison)...),
+		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(config.MaxMessageBytes)}),
+	}
+	if config.Port != 0 {
+		opts = append(opts, kfake.Ports(config.Port))
+	}
+	if config.DataDir != "" {
+		opts = append(opts, kfake.DataDir(config.DataDir))
+	}
+	cluster, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("start broker: %w", err)
+	}
+	b := &Broker{cluster: cluster}
+	if logger != nil {
+		logger.Info("Kafka-protocol broker listening", "addrs", b.Addrs(), "data_dir", config.DataDir, "partitions", config.Partitions)
+	}
+	return b, nil
+}
+
+// Addrs returns the host:port addresses the broker listens on.
+func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
+
+// Cluster exposes the kfake cluster to tests (fault injection, group info).
+func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
+
+// Close stops the broker; with a DataDir, its state is flushed to disk.
+func (b *Broker) Close() { b.cluster.Close() }

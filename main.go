@@ -1,0 +1,153 @@
+// Command baum runs BAUM, a file store of two services that talk only through
+// Kafka: zeros keeps files with more zero bits, ones files with more one bits,
+// both keep ties.
+//
+//	baum dev                       both services + a Kafka-protocol broker, for local use
+//	baum serve --role zeros|ones   one service, configured by BAUM_* variables
+//	baum broker                    the in-process Kafka-protocol broker alone
+//	baum env                       every BAUM_* variable with its default
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/baum-store/baum/infra/broker"
+	"github.com/baum-store/baum/infra/logging"
+)
+
+const usage = `baum — a file store that sorts files by their bits
+
+Usage:
+  baum dev    [flags]   run both services and a Kafka-protocol broker against local PostgreSQL
+  baum serve  [flags]   run one service (zeros or ones), configured by BAUM_* variables
+  baum broker [flags]   run the in-process Kafka-protocol broker alone
+  baum env              list every BAUM_* variable with its default
+
+Run "baum <command> -h" for a command's flags.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "baum:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// usageError is a mistake on the command line.
+type usageError struct{ error }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{errors.New("no command")}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "serve":
+		return serveCmd(ctx, args[1:], getenv, stderr)
+	case "dev":
+		return devCmd(ctx, args[1:], getenv, stderr)
+	case "broker":
+		return brokerCmd(ctx, args[1:], stderr)
+	case "env":
+		return envCmd(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Errorf("unknown command %q", args[0])}
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func serveCmd(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	role := fs.String("role", "", "zeros or ones (default $BAUM_ROLE)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	config, err := LoadConfig(getenv, *role)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log, err := logging.New(stderr, logging.Config{Level: config.LogLevel, Format: config.LogFormat}, slog.String("service", string(config.Role)))
+	if err != nil {
+		return err
+	}
+	s, err := NewService(ctx, config, log)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
+
+func brokerCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c broker.Config
+	fs.IntVar(&c.Port, "port", 9092, "port to listen on, on 127.0.0.1 (0 picks a free one)")
+	fs.StringVar(&c.DataDir, "data-dir", "", "keep topics and offsets in this directory across restarts (default: in memory)")
+	fs.IntVar(&c.Partitions, "partitions", 10, "partitions per topic")
+	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 1048588, "largest message the broker takes (message.max.bytes)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, _ := logging.New(stderr, logging.Config{}, slog.String("service", "broker"))
+	b, err := broker.Start(c, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	b.Close()
+	log.Info("broker stopped")
+	return nil
+}
+
+func envCmd(stdout io.Writer) error {
+	fmt.Fprintln(stdout, "| Variable | Default (zeros / ones) | Meaning |")
+	fmt.Fprintln(stdout, "|---|---|---|")
+	for _, v := range envVars {
+		z, o := v.Default("zeros"), v.Default("ones")
+		def := "`" + z + "`"
+		if z != o {
+			def += " / `" + o + "`"
+		}
+		if z == "" {
+			def = "(required)"
+		}
+		fmt.Fprintf(stdout, "| `%s` | %s | %s |\n", v.Name, def, v.Help)
+	}
+	return nil
+}
