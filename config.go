@@ -1,4 +1,4 @@
-package main
+package baum
 
 import (
 	"errors"
@@ -99,6 +99,23 @@ var envVars = []envVar{
 		func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"BAUM_LOG_FORMAT", "json or text.", fixed("json"),
 		func(c *Config, v string) error { c.LogFormat = v; return nil }},
+}
+
+// EnvVar describes one configuration variable.
+type EnvVar struct {
+	Name string
+	Help string
+	// Default returns the value used for a role when the variable is unset or empty.
+	Default func(role messages.Service) string
+}
+
+// EnvVars lists every variable a service reads.
+func EnvVars() []EnvVar {
+	out := make([]EnvVar, len(envVars))
+	for i, v := range envVars {
+		out[i] = EnvVar{Name: v.Name, Help: v.Help, Default: v.Default}
+	}
+	return out
 }
 
 // LoadConfig reads the configuration through getenv (os.Getenv in

@@ -144,7 +144,10 @@ func (u *Upload) RecordStored(s messages.Service) bool {
 		return false
 	}
 	u.StoredIn = append(u.StoredIn, s)
-	slices.Sort(u.StoredIn)
+	// Zeros first, as everywhere in the API.
+	slices.SortFunc(u.StoredIn, func(a, b messages.Service) int {
+		return slices.Index(messages.Services(), a) - slices.Index(messages.Services(), b)
+	})
 	if u.Decided() && u.State != Failed && !slices.ContainsFunc(u.Keepers, func(k messages.Service) bool {
 		return !slices.Contains(u.StoredIn, k)
 	}) {

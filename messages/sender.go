@@ -107,8 +107,6 @@ func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 		return Sent{}, err
 	}
 	hash := sha256.New()
-	// A one-byte look-ahead tells whether a full chunk is the last one without
-	// holding a second chunk in memory.
 	br := bufio.NewReaderSize(r, 16)
 	var offset int64
 	for index := 0; ; index++ {
@@ -118,19 +116,9 @@ func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 		// A fresh buffer per chunk: the bus may keep the payload after Send
 		// returns (in-memory pub/subs do).
 		buf := make([]byte, s.config.ChunkSize)
-		n, err := io.ReadFull(br, buf)
-		last := false
-		switch {
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			last = true
-		case err != nil:
+		n, last, err := fill(br, buf)
+		if err != nil {
 			return Sent{}, err
-		default:
-			if _, err := br.Peek(1); errors.Is(err, io.EOF) {
-				last = true
-			} else if err != nil {
-				return Sent{}, err
-			}
 		}
 		data := buf[:n]
 		hash.Write(data)
@@ -161,4 +149,28 @@ func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 // Abort asks the services to drop a partly sent upload.
 func (s *Sender) Abort(ctx context.Context, uploadID, reason string) error {
 	return s.bus.Send(ctx, AbortUpload{UploadID: uploadID, Reason: reason})
+}
+
+// fill reads into buf until it is full or r ends, and reports whether r
+// ended. Only io.EOF ends r: any other error, io.ErrUnexpectedEOF included
+// (a multipart body cut off before its boundary), is the reader's failure.
+func fill(r *bufio.Reader, buf []byte) (n int, last bool, err error) {
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF { //nolint:errorlint // io.EOF is returned unwrapped by contract
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	// Full: a one-byte look-ahead tells whether this was the last chunk
+	// without holding a second chunk in memory.
+	if _, err := r.Peek(1); err == io.EOF {
+		return n, true, nil
+	} else if err != nil {
+		return n, false, err
+	}
+	return n, false, nil
 }

@@ -96,6 +96,11 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
+	// GET /data/upload would otherwise match GET /data/{id}.
+	r.HandleFunc("/data/upload", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; use POST", r.Method, r.URL.Path))
+	})
 	r.Post("/data/upload", s.upload)
 	r.Get("/data", s.listFiles)
 	r.Get("/data/{id}", s.getFile)

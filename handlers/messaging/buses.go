@@ -1,7 +1,6 @@
 package messaging
 
 import (
-
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -59,4 +58,3 @@ func setCorrelationID(msg *message.Message) {
 	}
 	middleware.SetCorrelationID(id, msg)
 }
-

@@ -19,8 +19,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/baum-store/baum"
 	"github.com/baum-store/baum/infra/broker"
 	"github.com/baum-store/baum/infra/logging"
+	"github.com/baum-store/baum/messages"
 )
 
 const usage = `baum — a file store that sorts files by their bits
@@ -98,7 +100,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	config, err := LoadConfig(getenv, *role)
+	config, err := baum.LoadConfig(getenv, *role)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
@@ -106,7 +108,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	s, err := NewService(ctx, config, log)
+	s, err := baum.NewService(ctx, config, log)
 	if err != nil {
 		return err
 	}
@@ -138,7 +140,7 @@ func brokerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 func envCmd(stdout io.Writer) error {
 	fmt.Fprintln(stdout, "| Variable | Default (zeros / ones) | Meaning |")
 	fmt.Fprintln(stdout, "|---|---|---|")
-	for _, v := range envVars {
+	for _, v := range baum.EnvVars() {
 		z, o := v.Default("zeros"), v.Default("ones")
 		def := "`" + z + "`"
 		if z != o {
@@ -150,4 +152,32 @@ func envCmd(stdout io.Writer) error {
 		fmt.Fprintf(stdout, "| `%s` | %s | %s |\n", v.Name, def, v.Help)
 	}
 	return nil
+}
+
+// devCmd runs everything a developer needs in one process: the in-process
+// Kafka-protocol broker and both services, against a local PostgreSQL where
+// it creates the databases baum_zeros and baum_ones if missing. BAUM_*
+// variables still apply, except those the flags set.
+func devCmd(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := baum.SystemConfig{Getenv: getenv, Log: stderr, LogFormat: getenv("BAUM_LOG_FORMAT"),
+		Ports: map[messages.Service]int{}}
+	fs.StringVar(&c.DataDir, "data-dir", "data", "directory for both services' files and the broker's log")
+	fs.StringVar(&c.PostgresURL, "postgres", "postgres://postgres@127.0.0.1:5432/?sslmode=disable", "PostgreSQL server (each service gets its own database on it)")
+	fs.StringVar(&c.DatabasePrefix, "database-prefix", "baum", "databases are <prefix>_zeros and <prefix>_ones")
+	fs.IntVar(&c.KafkaPort, "kafka-port", 9092, "port of the broker (0 picks a free one)")
+	zeros := fs.Int("zeros-port", baum.DefaultPort(messages.Zeros), "HTTP port of zeros (0 picks a free one)")
+	ones := fs.Int("ones-port", baum.DefaultPort(messages.Ones), "HTTP port of ones (0 picks a free one)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c.Ports[messages.Zeros], c.Ports[messages.Ones] = *zeros, *ones
+	sys, err := baum.StartSystem(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "\nBAUM is up:\n  zeros  http://%s\n  ones   http://%s\n  kafka  %s\nCtrl-C stops it.\n\n",
+		sys.Services[messages.Zeros].Addr(), sys.Services[messages.Ones].Addr(), sys.Broker.Addrs()[0])
+	return sys.Run(ctx)
 }

@@ -1,0 +1,112 @@
+package app_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/messages"
+)
+
+func TestPlacementRule(t *testing.T) {
+	z, o := messages.Zeros, messages.Ones
+	cases := []struct {
+		zeros, ones uint64
+		want        []messages.Service
+	}{
+		{8000, 0, []messages.Service{z}},       // all zero bytes
+		{0, 8000, []messages.Service{o}},       // all 0xFF
+		{4000, 4000, []messages.Service{z, o}}, // 0x0F bytes: a tie
+		{0, 0, []messages.Service{z, o}},       // empty file: a tie
+		{5, 3, []messages.Service{z}},          // a single 0x07
+		{3, 5, []messages.Service{o}},
+		{1 << 62, 1<<62 + 1, []messages.Service{o}},
+	}
+	for _, c := range cases {
+		if got := app.Keepers(c.zeros, c.ones); !slices.Equal(got, c.want) {
+			t.Errorf("Keepers(%d zeros, %d ones) = %v, want %v", c.zeros, c.ones, got, c.want)
+		}
+		for _, s := range messages.Services() {
+			if app.Keeps(s, c.zeros, c.ones) != slices.Contains(c.want, s) {
+				t.Errorf("Keeps(%s, %d, %d) disagrees with Keepers", s, c.zeros, c.ones)
+			}
+		}
+	}
+	if app.BitKind(z).String() != "zero" || app.BitKind(o).String() != "one" {
+		t.Error("each service must count its own bit kind")
+	}
+}
+
+func counted(s messages.Service, count uint64, size int64) messages.BitsCounted {
+	bit := "zero"
+	if s == messages.Ones {
+		bit = "one"
+	}
+	return messages.BitsCounted{UploadID: "u", Service: s, Bit: bit, Count: count, Size: size, SHA256: "h"}
+}
+
+func TestTheEventThatCompletesTheCountsDecides(t *testing.T) {
+	u := app.NewUpload("u")
+	if decided, err := u.RecordCount(counted(messages.Ones, 10, 2)); decided || err != nil {
+		t.Fatalf("decided on one count: %v %v", decided, err)
+	}
+	if decided, err := u.RecordCount(counted(messages.Zeros, 6, 2)); !decided || err != nil {
+		t.Fatalf("not decided on both counts: %v", err)
+	}
+	if !slices.Equal(u.Keepers, []messages.Service{messages.Ones}) || u.State != app.Counting {
+		t.Fatalf("keepers %v state %s", u.Keepers, u.State)
+	}
+	// A failure after the decision changes nothing; so does a late count.
+	if u.Fail(messages.Zeros, messages.ReasonAborted, "late") || u.State == app.Failed {
+		t.Fatal("a failure after the decision failed the upload")
+	}
+	if decided, _ := u.RecordCount(counted(messages.Zeros, 16, 2)); decided || *u.ZeroBits != 6 {
+		t.Fatal("a count after the decision changed it")
+	}
+	if u.RecordStored(messages.Ones); u.State != app.Placed {
+		t.Fatalf("state %s after the keeper stored it", u.State)
+	}
+}
+
+func TestTieIsPlacedOnlyWhenBothStored(t *testing.T) {
+	u := app.NewUpload("u")
+	u.RecordCount(counted(messages.Zeros, 8, 2))
+	u.RecordCount(counted(messages.Ones, 8, 2))
+	u.RecordStored(messages.Zeros)
+	if u.State == app.Placed {
+		t.Fatal("placed with one of two keepers")
+	}
+	if changed := u.RecordStored(messages.Zeros); changed {
+		t.Fatal("the same FileStored twice changed the upload")
+	}
+	u.RecordStored(messages.Ones)
+	if u.State != app.Placed || !slices.Equal(u.StoredIn, []messages.Service{messages.Zeros, messages.Ones}) {
+		t.Fatalf("state %s stored in %v", u.State, u.StoredIn)
+	}
+}
+
+func TestCountsThatDisagreeFailTheUpload(t *testing.T) {
+	u := app.NewUpload("u")
+	u.RecordCount(counted(messages.Zeros, 9, 2))
+	if _, err := u.RecordCount(counted(messages.Ones, 8, 2)); err == nil {
+		t.Fatal("9 + 8 bits accepted for 2 bytes")
+	}
+	u = app.NewUpload("u")
+	u.RecordCount(counted(messages.Zeros, 8, 2))
+	other := counted(messages.Ones, 8, 2)
+	other.SHA256 = "other"
+	if _, err := u.RecordCount(other); err == nil {
+		t.Fatal("services that hashed different bytes agreed")
+	}
+}
+
+func TestFailureBeforeTheDecisionFails(t *testing.T) {
+	u := app.NewUpload("u")
+	u.RecordCount(counted(messages.Zeros, 8, 2))
+	if !u.Fail(messages.Ones, messages.ReasonStorageFull, "disk") || u.State != app.Failed {
+		t.Fatal("a failure before the decision did not fail the upload")
+	}
+	if decided, _ := u.RecordCount(counted(messages.Ones, 8, 2)); decided {
+		t.Fatal("a failed upload was decided")
+	}
+}
