@@ -20,6 +20,7 @@ import (
 	httpport "github.com/baum-store/baum/handlers/http"
 	"github.com/baum-store/baum/handlers/messaging"
 	"github.com/baum-store/baum/infra/kafka"
+	"github.com/baum-store/baum/infra/metrics"
 	"github.com/baum-store/baum/infra/postgres"
 	"github.com/baum-store/baum/infra/storage"
 	"github.com/baum-store/baum/messages"
@@ -38,6 +39,7 @@ type Service struct {
 	probe    *kafka.Probe
 	router   *message.Router
 	maint    *command.Maintenance
+	metrics  *metrics.Registry
 	http     *http.Server
 	listener net.Listener
 
@@ -79,12 +81,20 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 		return nil, err
 	}
 
+	s.metrics = metrics.New(config.Role)
+	s.metrics.WatchTotals(s.store.Totals)
+	wm := s.metrics.Watermill()
+
 	kcfg := kafka.Config{Brokers: config.KafkaBrokers, Version: config.KafkaVersion, ClientID: "baum-" + string(config.Role)}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(log.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill's info lines are per-handler chatter
 	})
 	if err := retry(startCtx, log, "connect to Kafka", func() (err error) {
-		s.pub, err = kafka.NewPublisher(kcfg, wlog)
+		pub, err := kafka.NewPublisher(kcfg, wlog)
+		if err != nil {
+			return err
+		}
+		s.pub, err = wm.DecoratePublisher(pub)
 		return err
 	}); err != nil {
 		return nil, err
@@ -102,8 +112,17 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	}
 	self := config.Role
 	notifier := app.NewNotifier()
-	staging := command.NewStaging(s.disk, app.BitKind(self))
-	s.maint = command.NewMaintenance(self, s.store, s.disk, eventBus, log)
+	deps := command.Deps{
+		Self:     self,
+		Uploads:  s.store,
+		Disk:     s.disk,
+		Staging:  command.NewStaging(s.disk, app.BitKind(self)),
+		Events:   eventBus,
+		Notifier: notifier,
+		Metrics:  s.metrics,
+		Log:      log,
+	}
+	s.maint = command.NewMaintenance(deps)
 	repair, err := s.maint.Reconcile(startCtx)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile disk with database: %w", err)
@@ -112,20 +131,28 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 		log.Warn("repaired what an earlier run left behind", "repair", fmt.Sprintf("%+v", repair))
 	}
 
-	s.router, err = messaging.NewRouter(messaging.RouterConfig{Self: self, GroupPrefix: config.GroupPrefix, CloseTimeout: config.ShutdownTimeout},
+	s.router, err = messaging.NewRouter(
+		messaging.RouterConfig{Self: self, GroupPrefix: config.GroupPrefix, CloseTimeout: config.ShutdownTimeout, OnPoisoned: s.metrics.Poisoned},
 		messaging.Handlers{
-			StageChunk:  command.NewStageChunkHandler(command.StageChunkConfig{Self: self, SyncStaged: config.SyncStaged}, s.store, staging, eventBus, notifier, log),
-			AbortUpload: command.NewAbortUploadHandler(self, s.store, eventBus),
-			DeleteFile:  command.NewDeleteFileHandler(self, s.store, s.disk, eventBus, notifier, log),
-			PlaceFile:   command.NewPlaceFileHandler(self, s.store, staging, eventBus, notifier, log),
-			Outcome:     command.NewRecordOutcomeHandler(s.store, staging, notifier, log),
+			StageChunk:  command.NewStageChunkHandler(deps, command.StageChunkConfig{SyncStaged: config.SyncStaged}),
+			AbortUpload: command.NewAbortUploadHandler(deps),
+			DeleteFile:  command.NewDeleteFileHandler(deps),
+			PlaceFile:   command.NewPlaceFileHandler(deps),
+			Outcome:     command.NewRecordOutcomeHandler(deps),
 		},
 		s.pub,
-		func(group string) (message.Subscriber, error) { return kafka.NewSubscriber(kcfg, group, wlog) },
+		func(group string) (message.Subscriber, error) {
+			sub, err := kafka.NewSubscriber(kcfg, group, wlog)
+			if err != nil {
+				return nil, err
+			}
+			return wm.DecorateSubscriber(sub)
+		},
 		wlog, log)
 	if err != nil {
 		return nil, err
 	}
+	wm.AddPrometheusRouterMetrics(s.router)
 
 	sender, err := messages.NewSender(commandBus, messages.SenderConfig{ChunkSize: config.ChunkSize, Origin: string(self)})
 	if err != nil {
@@ -145,6 +172,7 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 				"storage":  func(context.Context) error { return s.disk.Check() },
 			},
 			Accepting: s.accepting,
+			Metrics:   s.metrics,
 			Log:       log,
 		})
 	if err != nil {

@@ -14,20 +14,17 @@ import (
 // event partition, where every service sees it in the same place relative to
 // the counts, so an abort that comes after the placement was decided changes
 // nothing anywhere.
-type AbortUploadHandler struct {
-	self    messages.Service
-	uploads Uploads
-	events  EventPublisher
-}
+type AbortUploadHandler struct{ Deps }
 
 // NewAbortUploadHandler returns an AbortUploadHandler.
-func NewAbortUploadHandler(self messages.Service, uploads Uploads, events EventPublisher) *AbortUploadHandler {
-	return &AbortUploadHandler{self: self, uploads: uploads, events: events}
+func NewAbortUploadHandler(d Deps) *AbortUploadHandler {
+	d.setDefaults()
+	return &AbortUploadHandler{Deps: d}
 }
 
 // Handle handles one AbortUpload.
 func (h *AbortUploadHandler) Handle(ctx context.Context, c *messages.AbortUpload) error {
-	u, err := h.uploads.Get(ctx, c.UploadID)
+	u, err := h.Uploads.Get(ctx, c.UploadID)
 	switch {
 	case errors.Is(err, app.ErrNotFound):
 	case err != nil:
@@ -35,6 +32,6 @@ func (h *AbortUploadHandler) Handle(ctx context.Context, c *messages.AbortUpload
 	case u.Done() || u.Decided():
 		return nil
 	}
-	return publish(ctx, h.events, messages.UploadFailed{UploadID: c.UploadID, Service: h.self,
+	return publish(ctx, h.Events, messages.UploadFailed{UploadID: c.UploadID, Service: h.Self,
 		Reason: messages.ReasonAborted, Detail: c.Reason, At: time.Now().UTC()})
 }

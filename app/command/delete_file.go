@@ -3,7 +3,6 @@ package command
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/baum-store/baum/app"
@@ -13,32 +12,26 @@ import (
 // DeleteFileHandler removes a file this service holds: metadata and totals in
 // one transaction, then the bytes, then FileDeleted. A DeleteFile for the
 // other service, or for a file not held, changes nothing.
-type DeleteFileHandler struct {
-	self     messages.Service
-	uploads  Uploads
-	disk     Disk
-	events   EventPublisher
-	notifier *app.Notifier
-	log      *slog.Logger
-}
+type DeleteFileHandler struct{ Deps }
 
 // NewDeleteFileHandler returns a DeleteFileHandler.
-func NewDeleteFileHandler(self messages.Service, uploads Uploads, disk Disk, events EventPublisher, notifier *app.Notifier, log *slog.Logger) *DeleteFileHandler {
-	return &DeleteFileHandler{self: self, uploads: uploads, disk: disk, events: events, notifier: notifier, log: log}
+func NewDeleteFileHandler(d Deps) *DeleteFileHandler {
+	d.setDefaults()
+	return &DeleteFileHandler{Deps: d}
 }
 
 // Handle handles one DeleteFile.
 func (h *DeleteFileHandler) Handle(ctx context.Context, c *messages.DeleteFile) error {
-	if c.Service != h.self {
+	if c.Service != h.Self {
 		return nil
 	}
-	f, deleted, err := h.uploads.DeleteFile(ctx, c.FileID)
+	f, deleted, err := h.Uploads.DeleteFile(ctx, c.FileID)
 	if err != nil {
 		return err
 	}
 	if !deleted {
 		// Deleted before? Then the event may not have gone out.
-		u, err := h.uploads.Get(ctx, c.FileID)
+		u, err := h.Uploads.Get(ctx, c.FileID)
 		if errors.Is(err, app.ErrNotFound) || err == nil && !u.Deleted {
 			return nil
 		} else if err != nil {
@@ -48,12 +41,13 @@ func (h *DeleteFileHandler) Handle(ctx context.Context, c *messages.DeleteFile) 
 	}
 	// The metadata is gone; a crash before the bytes go leaves a stored file
 	// without metadata, which the next start removes.
-	if err := h.disk.RemoveStored(c.FileID); err != nil {
-		h.log.WarnContext(ctx, "cannot remove stored file; the next start removes it", "file_id", c.FileID, "error", err)
+	if err := h.Disk.RemoveStored(c.FileID); err != nil {
+		h.Log.WarnContext(ctx, "cannot remove stored file; the next start removes it", "file_id", c.FileID, "error", err)
 	}
-	h.notifier.Notify(c.FileID)
+	h.Notifier.Notify(c.FileID)
 	if deleted {
-		h.log.InfoContext(ctx, "file deleted", "file_id", c.FileID, "size", f.Size)
+		h.Metrics.FileDeleted(f.Size)
+		h.Log.InfoContext(ctx, "file deleted", "file_id", c.FileID, "size", f.Size)
 	}
-	return publish(ctx, h.events, messages.FileDeleted{FileID: c.FileID, Service: h.self, Size: f.Size, At: time.Now().UTC()})
+	return publish(ctx, h.Events, messages.FileDeleted{FileID: c.FileID, Service: h.Self, Size: f.Size, At: time.Now().UTC()})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/baum-store/baum/app"
@@ -14,29 +13,24 @@ import (
 // Maintenance keeps staging and storage tidy: it fails uploads whose chunks
 // stopped coming, and at start repairs what a crash between a disk change and
 // its transaction left behind.
-type Maintenance struct {
-	self    messages.Service
-	uploads Uploads
-	disk    Disk
-	events  EventPublisher
-	log     *slog.Logger
-}
+type Maintenance struct{ Deps }
 
 // NewMaintenance returns a Maintenance.
-func NewMaintenance(self messages.Service, uploads Uploads, disk Disk, events EventPublisher, log *slog.Logger) *Maintenance {
-	return &Maintenance{self: self, uploads: uploads, disk: disk, events: events, log: log}
+func NewMaintenance(d Deps) *Maintenance {
+	d.setDefaults()
+	return &Maintenance{Deps: d}
 }
 
 // FailStalled publishes UploadFailed for every upload that has been
 // receiving without progress for at least maxIdle (its sender died midway
 // without aborting). It returns how many it failed.
 func (m *Maintenance) FailStalled(ctx context.Context, maxIdle time.Duration) (int, error) {
-	ids, err := m.uploads.Stalled(ctx, maxIdle.Seconds())
+	ids, err := m.Uploads.Stalled(ctx, maxIdle.Seconds())
 	if err != nil {
 		return 0, err
 	}
 	for i, id := range ids {
-		if err := publish(ctx, m.events, messages.UploadFailed{UploadID: id, Service: m.self, Reason: messages.ReasonStalled,
+		if err := publish(ctx, m.Events, messages.UploadFailed{UploadID: id, Service: m.Self, Reason: messages.ReasonStalled,
 			Detail: fmt.Sprintf("no chunk arrived for %s", maxIdle), At: time.Now().UTC()}); err != nil {
 			return i, err
 		}
@@ -63,11 +57,11 @@ type Repair struct {
 // still needs it.
 func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 	var r Repair
-	held, err := m.uploads.FileIDs(ctx)
+	held, err := m.Uploads.FileIDs(ctx)
 	if err != nil {
 		return r, err
 	}
-	stored, err := m.disk.ListStored()
+	stored, err := m.Disk.ListStored()
 	if err != nil {
 		return r, err
 	}
@@ -81,25 +75,25 @@ func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 		if err != nil {
 			return r, err
 		}
-		if u != nil && !u.Kept && !u.Deleted && u.State != app.Failed && u.Keeps(m.self) {
-			if err := m.disk.Demote(id); err != nil {
+		if u != nil && !u.Kept && !u.Deleted && u.State != app.Failed && u.Keeps(m.Self) {
+			if err := m.Disk.Demote(id); err != nil {
 				return r, err
 			}
 			r.StoredDemoted++
 			continue
 		}
-		if err := m.disk.RemoveStored(id); err != nil {
+		if err := m.Disk.RemoveStored(id); err != nil {
 			return r, err
 		}
 		r.StoredRemoved++
 	}
-	staged, err := m.disk.ListStaged()
+	staged, err := m.Disk.ListStaged()
 	if err != nil {
 		return r, err
 	}
 	for _, id := range staged {
 		if held[id] && !onDisk[id] {
-			if err := m.disk.Promote(id); err != nil {
+			if err := m.Disk.Promote(id); err != nil {
 				return r, err
 			}
 			onDisk[id] = true
@@ -110,10 +104,10 @@ func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 		if err != nil {
 			return r, err
 		}
-		if u != nil && !u.Done() && !u.Kept && !u.Deleted && (!u.Decided() || u.Keeps(m.self)) {
+		if u != nil && !u.Done() && !u.Kept && !u.Deleted && (!u.Decided() || u.Keeps(m.Self)) {
 			continue // still needed
 		}
-		if err := m.disk.RemoveStaged(id); err != nil {
+		if err := m.Disk.RemoveStaged(id); err != nil {
 			return r, err
 		}
 		r.StagedRemoved++
@@ -121,14 +115,14 @@ func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 	for id := range held {
 		if !onDisk[id] {
 			r.Missing++
-			m.log.ErrorContext(ctx, "file has metadata but no bytes on disk", "file_id", id)
+			m.Log.ErrorContext(ctx, "file has metadata but no bytes on disk", "file_id", id)
 		}
 	}
 	return r, nil
 }
 
 func (m *Maintenance) upload(ctx context.Context, id string) (*app.Upload, error) {
-	u, err := m.uploads.Get(ctx, id)
+	u, err := m.Uploads.Get(ctx, id)
 	if errors.Is(err, app.ErrNotFound) {
 		return nil, nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/baum-store/baum/app"
@@ -16,18 +15,12 @@ import (
 // staged file into storage and commits metadata and totals in the same
 // transaction, then publishes FileStored; a service that does not keep the
 // file drops its staged copy.
-type PlaceFileHandler struct {
-	self     messages.Service
-	uploads  Uploads
-	staging  *Staging
-	events   EventPublisher
-	notifier *app.Notifier
-	log      *slog.Logger
-}
+type PlaceFileHandler struct{ Deps }
 
 // NewPlaceFileHandler returns a PlaceFileHandler for service self.
-func NewPlaceFileHandler(self messages.Service, uploads Uploads, staging *Staging, events EventPublisher, notifier *app.Notifier, log *slog.Logger) *PlaceFileHandler {
-	return &PlaceFileHandler{self: self, uploads: uploads, staging: staging, events: events, notifier: notifier, log: log}
+func NewPlaceFileHandler(d Deps) *PlaceFileHandler {
+	d.setDefaults()
+	return &PlaceFileHandler{Deps: d}
 }
 
 // Handle records one count.
@@ -36,29 +29,33 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 		promoted bool
 		drop     bool
 		out      messages.Message
+		decided  []messages.Service
+		failed   string
 	)
-	disk := h.staging.disk
-	err := h.uploads.Update(ctx, e.UploadID, func(u *app.Upload, files FileIndex) error {
-		promoted, drop, out = false, false, nil
+	disk := h.Disk
+	err := h.Uploads.Update(ctx, e.UploadID, func(u *app.Upload, files FileIndex) error {
+		promoted, drop, out, decided, failed = false, false, nil, nil, ""
 		if u.Kept {
 			out = h.stored(u) // delivered again: the first FileStored may not have gone out
 			return nil
 		}
-		decided, err := u.RecordCount(*e)
+		ok, err := u.RecordCount(*e)
 		var mismatch app.CountMismatch
 		switch {
 		case errors.As(err, &mismatch):
-			if u.Fail(h.self, messages.ReasonCountMismatch, mismatch.Detail) {
-				drop = true
-				out = messages.UploadFailed{UploadID: u.ID, Service: h.self, Reason: messages.ReasonCountMismatch,
+			if u.Fail(h.Self, messages.ReasonCountMismatch, mismatch.Detail) {
+				drop, failed = true, messages.ReasonCountMismatch
+				out = messages.UploadFailed{UploadID: u.ID, Service: h.Self, Reason: messages.ReasonCountMismatch,
 					Detail: mismatch.Detail, At: time.Now().UTC()}
 			}
 			return nil
 		case err != nil:
 			return err
-		case !decided:
+		case !ok:
 			return nil
-		case !u.Keeps(h.self):
+		}
+		decided = u.Keepers
+		if !u.Keeps(h.Self) {
 			drop = true
 			return nil
 		}
@@ -77,28 +74,37 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 	if err != nil {
 		if promoted {
 			if derr := disk.Demote(e.UploadID); derr != nil {
-				h.log.ErrorContext(ctx, "cannot undo storing a file whose metadata did not commit; the next start repairs it",
+				h.Log.ErrorContext(ctx, "cannot undo storing a file whose metadata did not commit; the next start repairs it",
 					"upload_id", e.UploadID, "error", derr)
 			}
 		}
 		return err
 	}
+	if decided != nil {
+		h.Metrics.PlacementDecided(decided)
+	}
+	if promoted {
+		h.Metrics.FileStored(e.Size)
+	}
+	if failed != "" {
+		h.Metrics.UploadFailed(failed)
+	}
 	if drop {
-		if err := h.staging.Discard(e.UploadID); err != nil {
-			h.log.WarnContext(ctx, "cannot remove staged file; the next start removes it", "upload_id", e.UploadID, "error", err)
+		if err := h.Staging.Discard(e.UploadID); err != nil {
+			h.Log.WarnContext(ctx, "cannot remove staged file; the next start removes it", "upload_id", e.UploadID, "error", err)
 		}
 	}
-	h.notifier.Notify(e.UploadID)
+	h.Notifier.Notify(e.UploadID)
 	if out == nil {
 		return nil
 	}
 	if promoted {
-		h.log.InfoContext(ctx, "file stored", "upload_id", e.UploadID)
+		h.Log.InfoContext(ctx, "file stored", "upload_id", e.UploadID)
 	}
-	return publish(ctx, h.events, out)
+	return publish(ctx, h.Events, out)
 }
 
 func (h *PlaceFileHandler) stored(u *app.Upload) messages.FileStored {
-	return messages.FileStored{FileID: u.ID, Service: h.self, Name: u.Name, ContentType: u.ContentType,
+	return messages.FileStored{FileID: u.ID, Service: h.Self, Name: u.Name, ContentType: u.ContentType,
 		Size: u.Size, SHA256: u.SHA256, ZeroBits: *u.ZeroBits, OneBits: *u.OneBits, At: time.Now().UTC()}
 }

@@ -7,6 +7,9 @@ package command
 import (
 	"context"
 	"io"
+	"log/slog"
+
+	"github.com/baum-store/baum/messages"
 
 	"github.com/baum-store/baum/app"
 )
@@ -75,4 +78,29 @@ type StagedFile interface {
 // EventPublisher publishes events of the contract; *cqrs.EventBus is one.
 type EventPublisher interface {
 	Publish(ctx context.Context, event any) error
+}
+
+// Deps are what the use cases work with; every handler takes the same set.
+type Deps struct {
+	// Self is the service the handlers run in.
+	Self     messages.Service
+	Uploads  Uploads
+	Disk     Disk
+	Staging  *Staging
+	Events   EventPublisher
+	Notifier *app.Notifier
+	Metrics  app.Metrics
+	Log      *slog.Logger
+}
+
+func (d *Deps) setDefaults() {
+	if d.Metrics == nil {
+		d.Metrics = app.NopMetrics{}
+	}
+	if d.Notifier == nil {
+		d.Notifier = app.NewNotifier()
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/baum-store/baum/app"
@@ -16,28 +15,21 @@ import (
 // staging area. On the last chunk it verifies size and SHA-256, records the
 // count of this service's bit kind and publishes BitsCounted.
 type StageChunkHandler struct {
-	self       messages.Service
-	uploads    Uploads
-	staging    *Staging
-	events     EventPublisher
-	notifier   *app.Notifier
+	Deps
 	syncStaged bool
-	log        *slog.Logger
 }
 
 // StageChunkConfig configures a StageChunkHandler.
 type StageChunkConfig struct {
-	// Self is the service this handler runs in.
-	Self messages.Service
 	// SyncStaged makes the last chunk wait for the staged file to reach the
 	// disk (fsync) before the count is published.
 	SyncStaged bool
 }
 
 // NewStageChunkHandler returns a StageChunkHandler.
-func NewStageChunkHandler(config StageChunkConfig, uploads Uploads, staging *Staging, events EventPublisher, notifier *app.Notifier, log *slog.Logger) *StageChunkHandler {
-	return &StageChunkHandler{self: config.Self, uploads: uploads, staging: staging, events: events,
-		notifier: notifier, syncStaged: config.SyncStaged, log: log}
+func NewStageChunkHandler(d Deps, config StageChunkConfig) *StageChunkHandler {
+	d.setDefaults()
+	return &StageChunkHandler{Deps: d, syncStaged: config.SyncStaged}
 }
 
 // progressEvery is how often the received byte count of an upload is saved.
@@ -46,8 +38,8 @@ const progressEvery = time.Second
 
 // Handle stages one chunk.
 func (h *StageChunkHandler) Handle(ctx context.Context, c *messages.StoreChunk) error {
-	st := h.staging.acquire(c.UploadID)
-	defer h.staging.release(st)
+	st := h.Staging.acquire(c.UploadID)
+	defer h.Staging.release(st)
 
 	end := c.Offset + int64(len(c.Data))
 	if st.file == nil {
@@ -67,13 +59,14 @@ func (h *StageChunkHandler) Handle(ctx context.Context, c *messages.StoreChunk) 
 	case end > st.pos:
 		if c.Offset < st.pos {
 			// Half written before a crash: write it again from its start.
-			if err := h.staging.rewind(st, c.Offset); err != nil {
+			if err := h.Staging.rewind(st, c.Offset); err != nil {
 				return h.failStorage(ctx, st, err)
 			}
 		}
 		if err := st.write(c.Data); err != nil {
 			return h.failStorage(ctx, st, err)
 		}
+		h.Metrics.BytesCounted(len(c.Data))
 	}
 	if c.Last {
 		return h.finish(ctx, st, c)
@@ -84,7 +77,7 @@ func (h *StageChunkHandler) Handle(ctx context.Context, c *messages.StoreChunk) 
 // resume finds out where an upload this process has no open file for stands,
 // and opens its staged file. It reports false if the chunk needs no staging.
 func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.StoreChunk, end int64) (bool, error) {
-	u, err := h.uploads.Get(ctx, c.UploadID)
+	u, err := h.Uploads.Get(ctx, c.UploadID)
 	switch {
 	case errors.Is(err, app.ErrNotFound):
 		u = nil
@@ -94,7 +87,7 @@ func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.
 	if u != nil {
 		switch {
 		case u.State == app.Failed || u.StagingError != "" || u.Deleted:
-			return false, h.staging.disk.RemoveStaged(c.UploadID)
+			return false, h.Disk.RemoveStaged(c.UploadID)
 		case u.Staged:
 			if c.Last {
 				// Counted before; the event may not have gone out.
@@ -104,14 +97,14 @@ func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.
 		}
 	}
 	if u == nil || u.Name == "" && u.ContentType == "" && u.Origin == "" {
-		if err := h.uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
+		if err := h.Uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
 			u.Describe(c.Name, c.ContentType, c.Origin)
 			return nil
 		}); err != nil {
 			return false, err
 		}
 	}
-	if err := h.staging.open(st, c.Offset, end); err != nil {
+	if err := h.Staging.open(st, c.Offset, end); err != nil {
 		return false, h.failStorage(ctx, st, err)
 	}
 	return true, nil
@@ -132,7 +125,7 @@ func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.
 	}
 	count := st.counter.Count()
 	var staged *app.Upload
-	err := h.uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
+	err := h.Uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
 		u.Describe(c.Name, c.ContentType, c.Origin)
 		if u.State == app.Failed {
 			return nil
@@ -145,22 +138,22 @@ func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.
 		return err
 	}
 	if staged == nil { // failed meanwhile
-		h.staging.drop(st)
-		return h.staging.disk.RemoveStaged(c.UploadID)
+		h.Staging.drop(st)
+		return h.Disk.RemoveStaged(c.UploadID)
 	}
 	if err := h.publishCount(ctx, staged); err != nil {
 		return err
 	}
-	h.staging.drop(st) // the staged file stays until the placement is decided
-	h.notifier.Notify(c.UploadID)
-	h.log.InfoContext(ctx, "upload staged", "upload_id", c.UploadID, "size", c.Size,
-		"sha256", sum, app.BitKind(h.self).String()+"_bits", count)
+	h.Staging.drop(st) // the staged file stays until the placement is decided
+	h.Notifier.Notify(c.UploadID)
+	h.Log.InfoContext(ctx, "upload staged", "upload_id", c.UploadID, "size", c.Size,
+		"sha256", sum, app.BitKind(h.Self).String()+"_bits", count)
 	return nil
 }
 
 func (h *StageChunkHandler) publishCount(ctx context.Context, u *app.Upload) error {
-	return publish(ctx, h.events, messages.BitsCounted{
-		UploadID: u.ID, Service: h.self, Bit: app.BitKind(h.self).String(), Count: u.StagedCount,
+	return publish(ctx, h.Events, messages.BitsCounted{
+		UploadID: u.ID, Service: h.Self, Bit: app.BitKind(h.Self).String(), Count: u.StagedCount,
 		Size: u.Size, SHA256: u.SHA256, At: time.Now().UTC(),
 	})
 }
@@ -171,7 +164,7 @@ func (h *StageChunkHandler) saveProgress(ctx context.Context, st *stream, c *mes
 		return nil
 	}
 	pos := st.pos
-	if err := h.uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
+	if err := h.Uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
 		if !u.Staged && pos > u.ReceivedBytes {
 			u.ReceivedBytes = pos
 		}
@@ -194,11 +187,11 @@ func (h *StageChunkHandler) failStorage(ctx context.Context, st *stream, err err
 // fail gives the upload up: this service's staged copy goes at once, and the
 // UploadFailed event tells every service (this one included) to drop it.
 func (h *StageChunkHandler) fail(ctx context.Context, st *stream, reason, detail string) error {
-	h.staging.drop(st)
-	if err := h.staging.disk.RemoveStaged(st.id); err != nil {
-		h.log.WarnContext(ctx, "cannot remove staged file", "upload_id", st.id, "error", err)
+	h.Staging.drop(st)
+	if err := h.Disk.RemoveStaged(st.id); err != nil {
+		h.Log.WarnContext(ctx, "cannot remove staged file", "upload_id", st.id, "error", err)
 	}
-	if err := h.uploads.Update(ctx, st.id, func(u *app.Upload, _ FileIndex) error {
+	if err := h.Uploads.Update(ctx, st.id, func(u *app.Upload, _ FileIndex) error {
 		if !u.Done() && u.StagingError == "" {
 			u.StagingError = reason
 		}
@@ -206,9 +199,9 @@ func (h *StageChunkHandler) fail(ctx context.Context, st *stream, reason, detail
 	}); err != nil {
 		return err
 	}
-	h.log.WarnContext(ctx, "upload failed while staging", "upload_id", st.id, "reason", reason, "detail", detail)
-	return publish(ctx, h.events, messages.UploadFailed{
-		UploadID: st.id, Service: h.self, Reason: reason, Detail: detail, At: time.Now().UTC(),
+	h.Log.WarnContext(ctx, "upload failed while staging", "upload_id", st.id, "reason", reason, "detail", detail)
+	return publish(ctx, h.Events, messages.UploadFailed{
+		UploadID: st.id, Service: h.Self, Reason: reason, Detail: detail, At: time.Now().UTC(),
 	})
 }
 

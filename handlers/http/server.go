@@ -71,7 +71,16 @@ type Deps struct {
 	// Accepting reports why uploads cannot be accepted now (nil if they can):
 	// a dependency an upload needs is down.
 	Accepting Check
+	Metrics   Metrics
 	Log       *slog.Logger
+}
+
+// Metrics records what the HTTP port sees and serves GET /metrics.
+type Metrics interface {
+	ObserveHTTP(route, method string, status int, d time.Duration)
+	UploadAccepted(size int64)
+	UploadRejected()
+	Handler() http.Handler
 }
 
 // Server maps HTTP to the application.
@@ -107,6 +116,7 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 	r.Get("/data/uploads/{id}", s.getUpload)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
+	r.Method(http.MethodGet, "/metrics", deps.Metrics.Handler())
 	s.router = r
 	return s, nil
 }

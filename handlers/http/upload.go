@@ -77,9 +77,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	body := &limitedReader{r: part, left: s.config.MaxUploadBytes}
 	sent, err := s.deps.Sender.Send(ctx, file, body)
 	if err != nil {
+		s.deps.Metrics.UploadRejected()
 		s.sendFailed(w, r, file.UploadID, err)
 		return
 	}
+	s.deps.Metrics.UploadAccepted(sent.Size)
 	s.deps.Log.InfoContext(ctx, "upload accepted", "upload_id", sent.UploadID, "size", sent.Size, "chunks", sent.Chunks, "sha256", sent.SHA256)
 
 	waitCtx, cancel := context.WithTimeout(ctx, wait)

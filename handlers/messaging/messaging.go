@@ -36,6 +36,8 @@ type RouterConfig struct {
 	RetryInterval time.Duration
 	// CloseTimeout bounds how long Close waits for handlers. Default 30 s.
 	CloseTimeout time.Duration
+	// OnPoisoned is told of each message sent to the poison topic (for metrics).
+	OnPoisoned func(topic, handler string)
 }
 
 func (c *RouterConfig) setDefaults() {
@@ -50,6 +52,9 @@ func (c *RouterConfig) setDefaults() {
 	}
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = 30 * time.Second
+	}
+	if c.OnPoisoned == nil {
+		c.OnPoisoned = func(string, string) {}
 	}
 }
 
@@ -112,7 +117,7 @@ func NewRouter(config RouterConfig, h Handlers, pub message.Publisher, subscribe
 	// an error only once the retries are spent.
 	router.AddMiddleware(
 		withCorrelation,
-		logPoisoned(log),
+		logPoisoned(log, config.OnPoisoned),
 		poison,
 		knownMessages,
 		middleware.Retry{
@@ -220,12 +225,13 @@ func knownMessages(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
-// logPoisoned logs each message on its way to the poison topic.
-func logPoisoned(log *slog.Logger) message.HandlerMiddleware {
+// logPoisoned logs and counts each message on its way to the poison topic.
+func logPoisoned(log *slog.Logger, onPoisoned func(topic, handler string)) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			out, err := h(msg)
 			if reason := msg.Metadata.Get(middleware.ReasonForPoisonedKey); err == nil && reason != "" {
+				onPoisoned(message.SubscribeTopicFromCtx(msg.Context()), message.HandlerNameFromCtx(msg.Context()))
 				log.ErrorContext(msg.Context(), "message poisoned", "message_uuid", msg.UUID,
 					"name", msg.Metadata.Get(messages.HeaderName), "topic", message.SubscribeTopicFromCtx(msg.Context()),
 					"handler", message.HandlerNameFromCtx(msg.Context()), "reason", reason)

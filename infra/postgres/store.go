@@ -256,3 +256,10 @@ func (s *Store) classify(ctx context.Context, err error) error {
 }
 
 var _ command.Uploads = (*Store)(nil)
+
+// Totals returns the running totals of held files.
+func (s *Store) Totals(ctx context.Context) (app.Totals, error) {
+	var t app.Totals
+	err := s.pool.QueryRow(ctx, "SELECT total_size, count FROM totals").Scan(&t.TotalSize, &t.Count)
+	return t, s.classify(ctx, err)
+}

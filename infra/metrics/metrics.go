@@ -1,0 +1,173 @@
+// Package metrics exports a service's Prometheus metrics: what its use cases
+// do (app.Metrics), its HTTP requests, its poisoned messages, the totals of
+// what it holds, and Watermill's router, publisher and subscriber series.
+// Every series carries the label service="zeros" or service="ones".
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	wmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/messages"
+)
+
+// Namespace starts every BAUM metric name.
+const Namespace = "baum"
+
+// Registry holds one service's metrics.
+type Registry struct {
+	registry *prometheus.Registry
+	wrapped  prometheus.Registerer
+
+	bytesCounted   prometheus.Counter
+	placements     *prometheus.CounterVec
+	filesStored    prometheus.Counter
+	bytesStored    prometheus.Counter
+	filesDeleted   prometheus.Counter
+	uploadFailures *prometheus.CounterVec
+	uploads        *prometheus.CounterVec
+	uploadBytes    prometheus.Counter
+	poisoned       *prometheus.CounterVec
+	httpRequests   *prometheus.CounterVec
+	httpDuration   *prometheus.HistogramVec
+}
+
+// New returns a Registry for service self, with Go runtime and process
+// metrics.
+func New(self messages.Service) *Registry {
+	reg := prometheus.NewRegistry()
+	r := &Registry{registry: reg, wrapped: prometheus.WrapRegistererWith(prometheus.Labels{"service": string(self)}, reg)}
+	f := func(c prometheus.Collector) { r.wrapped.MustRegister(c) }
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.bytesCounted = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "bits_counted_bytes_total",
+		Help: "Bytes staged, hashed and bit-counted."})
+	r.placements = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "placements_total",
+		Help: "Placement decisions seen by this service, by outcome: zeros, ones or both."}, []string{"outcome"})
+	r.filesStored = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "files_stored_total",
+		Help: "Files this service committed to its storage."})
+	r.bytesStored = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "stored_bytes_total",
+		Help: "Bytes of the files this service committed to its storage."})
+	r.filesDeleted = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "files_deleted_total",
+		Help: "Files this service deleted."})
+	r.uploadFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "upload_failures_total",
+		Help: "Uploads that failed, by reason."}, []string{"reason"})
+	r.uploads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "uploads_total",
+		Help: "Uploads received over HTTP by this service, by result: accepted (all chunks on Kafka) or rejected."}, []string{"result"})
+	r.uploadBytes = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "upload_bytes_total",
+		Help: "Bytes of the uploads this service accepted over HTTP."})
+	r.poisoned = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "poisoned_messages_total",
+		Help: "Messages sent to the poison topic, by the topic and handler they failed in."}, []string{"topic", "handler"})
+	r.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "http_requests_total",
+		Help: "HTTP requests, by route, method and status."}, []string{"route", "method", "status"})
+	r.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "http_request_duration_seconds",
+		Help: "HTTP request latency, by route and method.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"route", "method"})
+	for _, c := range []prometheus.Collector{r.bytesCounted, r.placements, r.filesStored, r.bytesStored, r.filesDeleted,
+		r.uploadFailures, r.uploads, r.uploadBytes, r.poisoned, r.httpRequests, r.httpDuration} {
+		f(c)
+	}
+	for _, outcome := range []string{"zeros", "ones", "both"} {
+		r.placements.WithLabelValues(outcome)
+	}
+	for _, result := range []string{"accepted", "rejected"} {
+		r.uploads.WithLabelValues(result)
+	}
+	return r
+}
+
+// TotalsFunc reads what a service holds.
+type TotalsFunc func(ctx context.Context) (app.Totals, error)
+
+// WatchTotals exports baum_stored_files and baum_stored_bytes, read from
+// the totals read model at each scrape.
+func (r *Registry) WatchTotals(totals TotalsFunc) {
+	r.wrapped.MustRegister(&totalsCollector{totals: totals,
+		files: prometheus.NewDesc(Namespace+"_stored_files", "Files this service holds now.", nil, nil),
+		bytes: prometheus.NewDesc(Namespace+"_stored_bytes", "Bytes of the files this service holds now.", nil, nil)})
+}
+
+type totalsCollector struct {
+	totals       TotalsFunc
+	files, bytes *prometheus.Desc
+}
+
+func (c *totalsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.files; ch <- c.bytes }
+
+func (c *totalsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	t, err := c.totals(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.files, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.files, prometheus.GaugeValue, float64(t.Count))
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(t.TotalSize))
+}
+
+// Watermill adds the router, publisher and subscriber metrics of Watermill
+// (baum_watermill_*). Call it before the router runs.
+func (r *Registry) Watermill() wmetrics.PrometheusMetricsBuilder {
+	return wmetrics.NewPrometheusMetricsBuilder(r.wrapped, Namespace, "watermill")
+}
+
+// Handler serves the metrics (GET /metrics).
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.registry, promhttp.HandlerOpts{})
+}
+
+// BytesCounted implements app.Metrics.
+func (r *Registry) BytesCounted(n int) { r.bytesCounted.Add(float64(n)) }
+
+// PlacementDecided implements app.Metrics.
+func (r *Registry) PlacementDecided(keepers []messages.Service) {
+	outcome := "both"
+	if len(keepers) == 1 {
+		outcome = string(keepers[0])
+	}
+	r.placements.WithLabelValues(outcome).Inc()
+}
+
+// FileStored implements app.Metrics.
+func (r *Registry) FileStored(size int64) {
+	r.filesStored.Inc()
+	r.bytesStored.Add(float64(size))
+}
+
+// FileDeleted implements app.Metrics.
+func (r *Registry) FileDeleted(int64) { r.filesDeleted.Inc() }
+
+// UploadFailed implements app.Metrics.
+func (r *Registry) UploadFailed(reason string) { r.uploadFailures.WithLabelValues(reason).Inc() }
+
+// UploadAccepted counts an upload accepted over HTTP.
+func (r *Registry) UploadAccepted(size int64) {
+	r.uploads.WithLabelValues("accepted").Inc()
+	r.uploadBytes.Add(float64(size))
+}
+
+// UploadRejected counts an upload refused or cut off over HTTP.
+func (r *Registry) UploadRejected() { r.uploads.WithLabelValues("rejected").Inc() }
+
+// Poisoned counts a message sent to the poison topic.
+func (r *Registry) Poisoned(topic, handler string) { r.poisoned.WithLabelValues(topic, handler).Inc() }
+
+// ObserveHTTP records one request on a route pattern (e.g. /data/{id}).
+func (r *Registry) ObserveHTTP(route, method string, status int, d time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	r.httpRequests.WithLabelValues(route, strings.ToUpper(method), strconv.Itoa(status)).Inc()
+	r.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+var _ app.Metrics = (*Registry)(nil)
