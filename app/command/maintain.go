@@ -51,9 +51,9 @@ type Repair struct {
 // service consumes messages: a placement in flight looks like an orphan.
 //
 // The database is the truth. A stored file belongs if its metadata is
-// committed; a stored file without metadata whose upload still waits for
-// its placement goes back to staging (its BitsCounted will be delivered
-// again); any other is removed. A staged file stays only while its upload
+// committed; a stored file without metadata whose upload is still open goes
+// back to staging (its BitsCounted will be delivered again); any other is
+// removed. A staged file stays only while its upload
 // still needs it.
 func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 	var r Repair
@@ -75,7 +75,10 @@ func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 		if err != nil {
 			return r, err
 		}
-		if u != nil && !u.Kept && !u.Deleted && u.State != app.Failed && u.Keeps(m.Self) {
+		// Promote runs inside the placement's transaction; if that never
+		// committed, the decision did not either, so the file goes back to
+		// staging for the redelivered BitsCounted to decide again.
+		if u != nil && !u.Kept && !u.Deleted && u.State != app.Failed {
 			if err := m.Disk.Demote(id); err != nil {
 				return r, err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/baum-store/baum/app"
@@ -59,7 +60,10 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 			drop = true
 			return nil
 		}
-		if err := disk.Promote(u.ID); err != nil {
+		if err := disk.Promote(u.ID); errors.Is(err, fs.ErrNotExist) {
+			// Neither staged nor stored: nothing to retry for.
+			return fmt.Errorf("store file %s: its staged bytes are gone: %w", u.ID, err)
+		} else if err != nil {
 			// Never give up a decided file: retry until the disk lets us.
 			return fmt.Errorf("%w: store file %s: %w", app.ErrUnavailable, u.ID, err)
 		}

@@ -1,0 +1,112 @@
+package command_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/command"
+)
+
+// memUploads is an in-memory command.Uploads for use-case tests.
+type memUploads struct {
+	mu      sync.Mutex
+	uploads map[string]*app.Upload
+	files   map[string]app.File
+	totals  app.Totals
+}
+
+func newMemUploads() *memUploads {
+	return &memUploads{uploads: map[string]*app.Upload{}, files: map[string]app.File{}}
+}
+
+func clone(u *app.Upload) *app.Upload {
+	c := *u
+	c.Keepers, c.StoredIn = slices.Clone(u.Keepers), slices.Clone(u.StoredIn)
+	return &c
+}
+
+func (m *memUploads) Get(_ context.Context, id string) (*app.Upload, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.uploads[id]
+	if !ok {
+		return nil, fmt.Errorf("upload %s: %w", id, app.ErrNotFound)
+	}
+	return clone(u), nil
+}
+
+func (m *memUploads) Update(_ context.Context, id string, fn func(*app.Upload, command.FileIndex) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.uploads[id]
+	if !ok {
+		u = app.NewUpload(id)
+	}
+	work := clone(u)
+	tx := &memTx{files: maps.Clone(m.files), totals: m.totals}
+	if err := fn(work, tx); err != nil {
+		return err // nothing saved, as a rolled-back transaction
+	}
+	m.uploads[id], m.files, m.totals = work, tx.files, tx.totals
+	return nil
+}
+
+type memTx struct {
+	files  map[string]app.File
+	totals app.Totals
+}
+
+func (t *memTx) Add(_ context.Context, f app.File) error {
+	if _, ok := t.files[f.ID]; ok {
+		return nil
+	}
+	t.files[f.ID] = f
+	t.totals.Count++
+	t.totals.TotalSize += f.Size
+	return nil
+}
+
+func (m *memUploads) DeleteFile(_ context.Context, id string) (app.File, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.files[id]
+	if !ok {
+		return f, false, nil
+	}
+	delete(m.files, id)
+	m.totals.Count--
+	m.totals.TotalSize -= f.Size
+	if u, ok := m.uploads[id]; ok {
+		u.Kept, u.Deleted = false, true
+	}
+	return f, true, nil
+}
+
+func (m *memUploads) Stalled(context.Context, float64) ([]string, error) { return nil, nil }
+
+func (m *memUploads) FileIDs(context.Context) (map[string]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := map[string]bool{}
+	for id := range m.files {
+		ids[id] = true
+	}
+	return ids, nil
+}
+
+// recordingEvents keeps what the use cases publish.
+type recordingEvents struct {
+	mu     sync.Mutex
+	events []any
+}
+
+func (r *recordingEvents) Publish(_ context.Context, e any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
