@@ -44,9 +44,10 @@ type System struct {
 	DBPrefix string
 	Logs     *SyncBuffer
 
+	config baum.SystemConfig
 	cancel context.CancelFunc
 	done   chan error
-	once   sync.Once
+	once   *sync.Once
 }
 
 // Start starts a System with the given BAUM_* variables set, and stops it
@@ -54,37 +55,49 @@ type System struct {
 func Start(t testing.TB, env map[string]string) *System {
 	t.Helper()
 	prefix := "baumtest_" + randomHex(6)
-	logs := &SyncBuffer{}
-	sys := &System{DataDir: t.TempDir(), DBPrefix: prefix, Logs: logs, done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	sys.cancel = cancel
-	s, err := baum.StartSystem(ctx, baum.SystemConfig{
+	sys := &System{DataDir: t.TempDir(), DBPrefix: prefix, Logs: &SyncBuffer{}}
+	sys.config = baum.SystemConfig{
 		DataDir:        sys.DataDir,
 		PostgresURL:    PostgresURL(),
 		DatabasePrefix: prefix,
 		Getenv:         func(k string) string { return env[k] },
-		Log:            logs,
+		Log:            sys.Logs,
 		LogFormat:      "json",
-	})
+	}
 	t.Cleanup(func() { DropDatabases(t, prefix) })
-	if err != nil {
-		cancel()
-		t.Fatalf("start system: %v\n%s", err, logs.Tail(40))
-	}
-	sys.System = s
-	sys.URL = map[messages.Service]string{}
-	for role, svc := range s.Services {
-		sys.URL[role] = "http://" + svc.Addr()
-	}
-	go func() { sys.done <- s.Run(ctx) }()
 	t.Cleanup(func() {
 		sys.Stop(t)
 		if t.Failed() {
-			t.Logf("last log lines:\n%s", logs.Tail(60))
+			t.Logf("last log lines:\n%s", sys.Logs.Tail(60))
 		}
 	})
-	sys.WaitReady(t)
+	sys.start(t)
 	return sys
+}
+
+func (s *System) start(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	running, err := baum.StartSystem(ctx, s.config)
+	if err != nil {
+		cancel()
+		t.Fatalf("start system: %v\n%s", err, s.Logs.Tail(40))
+	}
+	s.System, s.cancel, s.done, s.once = running, cancel, make(chan error, 1), &sync.Once{}
+	s.URL = map[messages.Service]string{}
+	for role, svc := range running.Services {
+		s.URL[role] = "http://" + svc.Addr()
+	}
+	go func() { s.done <- running.Run(ctx) }()
+	s.WaitReady(t)
+}
+
+// Restart stops the system gracefully and starts it again on the same
+// databases, data directories and broker log (new ports).
+func (s *System) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop(t)
+	s.start(t)
 }
 
 // WaitReady waits until both services answer /readyz with 200.
@@ -102,6 +115,9 @@ func (s *System) WaitReady(t testing.TB) {
 
 // Stop stops the system gracefully (once).
 func (s *System) Stop(t testing.TB) {
+	if s.once == nil {
+		return
+	}
 	s.once.Do(func() {
 		s.cancel()
 		select {
