@@ -3,8 +3,8 @@ package messages_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -34,7 +34,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden and docs/mess
 // what another program, in any language, reads and writes on Kafka.
 var (
 	exampleID   = "01a21aec-2e12-7f30-a7b5-9c4a2553c6a1"
-	exampleData = []byte("BAUMBAUM")                                        // 40 zero bits, 24 one bits
+	exampleData = []byte("BAUMBAUM") // 40 zero bits, 24 one bits
 	exampleSum  = hexSHA256(exampleData)
 	exampleAt   = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 )
@@ -412,10 +412,10 @@ Every message is one Kafka record:
 
 | Header | On | Meaning |
 |---|---|---|
-| `+"`name`"+` | every message | The versioned message name, e.g. `+"`baum.StoreChunk.v1`"+`. A consumer poisons a name it does not know. |
-| `+"`partition_key`"+` | every message | The record key again (Watermill's copy of it). Optional for other producers. |
-| `+"`correlation_id`"+` | optional | Follows one upload through every message and every log line of both services. Go clients use the upload id. |
-| `+"`_watermill_message_uuid`"+` | optional | Watermill's message id, set by watermill-kafka. |
+| ` + "`name`" + ` | every message | The versioned message name, e.g. ` + "`baum.StoreChunk.v1`" + `. A consumer poisons a name it does not know. |
+| ` + "`partition_key`" + ` | every message | The record key again (Watermill's copy of it). Optional for other producers. |
+| ` + "`correlation_id`" + ` | optional | Follows one upload through every message and every log line of both services. Go clients use the upload id. |
+| ` + "`_watermill_message_uuid`" + ` | optional | Watermill's message id, set by watermill-kafka. |
 
 `)
 
@@ -427,13 +427,13 @@ Every message is one Kafka record:
 	p(`
 ## Versions and compatibility
 
-- A message's name ends in its version (`+"`.v1`"+`). Within a version, names, topics,
+- A message's name ends in its version (` + "`.v1`" + `). Within a version, names, topics,
   keys, headers and JSON field names never change and no field is removed
   or changes type; the golden files in [messages/testdata](../messages/testdata)
   pin each message's wire form, and a test fails if the code drifts from them.
 - A version may gain fields (JSON fields, headers). Readers ignore what they
-  do not know; a Go program built against an older `+"`messages`"+` does.
-- A change an existing reader could misread is a new message version (`+"`.v2`"+`),
+  do not know; a Go program built against an older ` + "`messages`" + ` does.
+- A change an existing reader could misread is a new message version (` + "`.v2`" + `),
   sent alongside the old one until every reader knows it.
 - Text is UTF-8 without NUL characters. Ids are lowercase UUIDs (36
   characters); the services issue version 7 UUIDs, any version is accepted.
@@ -519,29 +519,29 @@ Every message is one Kafka record:
 	p(`
 ## How an upload ends
 
-A program that follows `+"`baum.events`"+` knows an upload's fate from the upload's
+A program that follows ` + "`baum.events`" + ` knows an upload's fate from the upload's
 events alone, in the order its partition delivers them — the services decide
 from the same events in the same order:
 
 1. Each service publishes BitsCounted once it has staged and verified the
-   whole file. With both counts known, the placement is decided: `+"`zeros`"+` keeps
-   the file if zero bits ≥ one bits, `+"`ones`"+` if one bits ≥ zero bits (a tie,
-   an empty file too, goes to both). Go: `+"`messages.Keepers`"+`.
+   whole file. With both counts known, the placement is decided: ` + "`zeros`" + ` keeps
+   the file if zero bits ≥ one bits, ` + "`ones`" + ` if one bits ≥ zero bits (a tie,
+   an empty file too, goes to both). Go: ` + "`messages.Keepers`" + `.
 2. Each keeper publishes FileStored once the file is committed. The upload is
    placed when every keeper has.
 3. An UploadFailed that comes before the placement is decided fails the
    upload; one that comes after changes nothing (the keepers finish storing).
 
-To see an upload's events, start reading `+"`baum.events`"+` at the newest offsets
-before sending the first chunk (`+"`kafkaclient.NewEventSubscriber`"+` does); a file
-sent while nobody watched can be looked up with `+"`GET /data/uploads/{id}`"+`.
+To see an upload's events, start reading ` + "`baum.events`" + ` at the newest offsets
+before sending the first chunk (` + "`kafkaclient.NewEventSubscriber`" + ` does); a file
+sent while nobody watched can be looked up with ` + "`GET /data/uploads/{id}`" + `.
 
 ## Sending a file without Go
 
 [send-with-kcat.sh](send-with-kcat.sh) sends a file with kcat alone; a test runs it
 against the services:
 
-`+"```sh\n")
+` + "```sh\n")
 	script, err := os.ReadFile(filepath.Join("..", "docs", "send-with-kcat.sh"))
 	if err != nil {
 		t.Fatal(err)
