@@ -101,6 +101,23 @@ func ExampleClient_SendAndWait() {
 	// Output: 12 bytes, 58 zero bits, 38 one bits: stored in [zeros]
 }
 
+// Sending without waiting: Send returns once Kafka acknowledged every chunk;
+// from then on the upload is the services'.
+func ExampleClient_Send() {
+	client, err := kafkaclient.New(kafkaclient.Config{Brokers: runningBAUM()}, messages.ClientConfig{ChunkSize: 4}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	sent, err := client.Send(context.Background(), messages.File{Name: "note.txt"}, strings.NewReader("ten bytes!"))
+	if err != nil {
+		log.Fatal(err) // the services were told to drop any chunks that got out
+	}
+	fmt.Printf("%d bytes in %d chunks, SHA-256 %s…\n", sent.Size, sent.Chunks, sent.SHA256[:12])
+	// Output: 10 bytes in 3 chunks, SHA-256 0425074d7748…
+}
+
 // A stream of unknown length is sent as it is produced; the wait for the
 // placement gets its own deadline once the last chunk is out.
 func ExampleClient_WatchUpload() {
