@@ -95,10 +95,10 @@ func (e *UploadFailedError) Is(target error) bool { return target == ErrUploadFa
 // bit counts and the services that hold it.
 type Placement struct {
 	UploadID string // also the stored file's id
-	Size     int64
-	SHA256   string
-	ZeroBits uint64
-	OneBits  uint64
+	Size     int64  // bytes; -1 while unknown (a watch that saw no count yet)
+	SHA256   string // hex; "" while unknown
+	ZeroBits uint64 // 0 until zeros counted
+	OneBits  uint64 // 0 until ones counted
 	// Keepers are the services the placement rule names, once both counts
 	// are known (Keepers(ZeroBits, OneBits)).
 	Keepers []Service
