@@ -19,20 +19,14 @@ func BitKind(s messages.Service) bits.Kind {
 // keeps a file whose bits of its kind are at least as many as the other kind.
 // So more zeros → zeros only, more ones → ones only, a tie (an empty file too)
 // → both.
+//
+// The rule itself is part of the public contract (messages.Service.Keeps), so
+// that programs following the events apply the very same one.
 func Keeps(s messages.Service, zeroBits, oneBits uint64) bool {
-	if s == messages.Ones {
-		return oneBits >= zeroBits
-	}
-	return zeroBits >= oneBits
+	return s.Keeps(zeroBits, oneBits)
 }
 
 // Keepers lists the services that keep a file with these counts, zeros first.
 func Keepers(zeroBits, oneBits uint64) []messages.Service {
-	var keepers []messages.Service
-	for _, s := range messages.Services() {
-		if Keeps(s, zeroBits, oneBits) {
-			keepers = append(keepers, s)
-		}
-	}
-	return keepers
+	return messages.Keepers(zeroBits, oneBits)
 }

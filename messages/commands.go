@@ -50,17 +50,20 @@ type Message interface {
 // Data starts in the file. The last chunk (Last = true) also carries the
 // file's total Size and SHA-256 so that each service can verify what it staged.
 // Sending the same chunk twice is harmless.
+//
+// On the wire Data is the Kafka record value, raw, and every other field is a
+// record header named by its header tag.
 type StoreChunk struct {
-	UploadID    string // UUID chosen by the sender
-	Index       int    // 0, 1, 2, … in sending order
-	Offset      int64  // byte offset of Data in the file
-	Data        []byte // the file's bytes; the Kafka record value
-	Last        bool   // true on the final chunk
-	Size        int64  // total file size in bytes; only on the last chunk
-	SHA256      string // hex SHA-256 of the whole file; only on the last chunk
-	Name        string // client's file name: metadata only, never a path
-	ContentType string // media type as sent by the client, may be empty
-	Origin      string // who sent it: a service name or a client program's name
+	UploadID    string `header:"upload_id"`    // UUID chosen by the sender, lowercase
+	Index       int    `header:"chunk_index"`  // 0, 1, 2, … in sending order
+	Offset      int64  `header:"chunk_offset"` // byte offset of Data in the file
+	Data        []byte `header:"-"`            // the file's bytes; the Kafka record value
+	Last        bool   `header:"last"`         // true on the final chunk
+	Size        int64  `header:"file_size"`    // total file size in bytes; only on the last chunk
+	SHA256      string `header:"file_sha256"`  // hex SHA-256 of the whole file (64 lowercase digits); only on the last chunk
+	Name        string `header:"file_name"`    // client's file name: metadata only, never a path
+	ContentType string `header:"content_type"` // media type as sent by the client, may be empty
+	Origin      string `header:"origin"`       // who sent it: a service name or a client program's name
 }
 
 func (StoreChunk) MessageName() string    { return NameStoreChunk }
@@ -95,8 +98,8 @@ func (c StoreChunk) Validate() error {
 // what it staged and publishes UploadFailed. An abort after the upload was
 // counted by both services changes nothing.
 type AbortUpload struct {
-	UploadID string `json:"upload_id"`
-	Reason   string `json:"reason"`
+	UploadID string `json:"upload_id"` // the upload to give up
+	Reason   string `json:"reason"`    // why, for people (at most 1024 bytes); becomes UploadFailed's detail
 }
 
 func (AbortUpload) MessageName() string    { return NameAbortUpload }
@@ -109,8 +112,8 @@ func (c AbortUpload) Validate() error {
 // DeleteFile asks Service to remove a file it holds, with its metadata.
 // The service answers with FileDeleted; a file it does not hold is ignored.
 type DeleteFile struct {
-	FileID  string  `json:"file_id"`
-	Service Service `json:"service"`
+	FileID  string  `json:"file_id"` // the file (= upload) id
+	Service Service `json:"service"` // the service that should delete its copy; send one command per service
 }
 
 func (DeleteFile) MessageName() string    { return NameDeleteFile }

@@ -10,13 +10,13 @@ import (
 // SHA-256 and counted its own kind of bit: zero bits for zeros, one bits for
 // ones. Each service learns the other count only from this event.
 type BitsCounted struct {
-	UploadID string    `json:"upload_id"`
-	Service  Service   `json:"service"`
-	Bit      string    `json:"bit"`   // "zero" or "one": which bits Count counts
-	Count    uint64    `json:"count"` // number of such bits in the file
-	Size     int64     `json:"size"`
-	SHA256   string    `json:"sha256"`
-	At       time.Time `json:"at"`
+	UploadID string    `json:"upload_id"` // the upload
+	Service  Service   `json:"service"`   // who counted: zeros counts zero bits, ones one bits
+	Bit      string    `json:"bit"`       // "zero" or "one": which bits Count counts
+	Count    uint64    `json:"count"`     // number of such bits in the file
+	Size     int64     `json:"size"`      // file size in bytes, as staged and verified
+	SHA256   string    `json:"sha256"`    // hex SHA-256 of the file, as staged and verified
+	At       time.Time `json:"at"`        // when it was counted (RFC 3339, UTC)
 }
 
 func (BitsCounted) MessageName() string    { return NameBitsCounted }
@@ -44,15 +44,15 @@ func (e BitsCounted) Validate() error {
 // FileStored says that Service now holds the file: moved into its storage,
 // with metadata and totals committed together.
 type FileStored struct {
-	FileID      string    `json:"file_id"` // equals the upload id
-	Service     Service   `json:"service"`
-	Name        string    `json:"name"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	SHA256      string    `json:"sha256"`
-	ZeroBits    uint64    `json:"zero_bits"`
-	OneBits     uint64    `json:"one_bits"`
-	At          time.Time `json:"at"`
+	FileID      string    `json:"file_id"`      // equals the upload id
+	Service     Service   `json:"service"`      // the keeper that now holds the file
+	Name        string    `json:"name"`         // the client's file name
+	ContentType string    `json:"content_type"` // the client's media type, may be empty
+	Size        int64     `json:"size"`         // file size in bytes
+	SHA256      string    `json:"sha256"`       // hex SHA-256 of the stored bytes
+	ZeroBits    uint64    `json:"zero_bits"`    // zero bits of the file (counted by zeros)
+	OneBits     uint64    `json:"one_bits"`     // one bits of the file (counted by ones); zero_bits + one_bits = 8 × size
+	At          time.Time `json:"at"`           // when it was stored (RFC 3339, UTC)
 }
 
 func (FileStored) MessageName() string    { return NameFileStored }
@@ -84,11 +84,11 @@ const (
 // Every service drops what it staged for it. A failure published after the
 // upload was placed changes nothing.
 type UploadFailed struct {
-	UploadID string    `json:"upload_id"`
-	Service  Service   `json:"service"` // who gave up
-	Reason   string    `json:"reason"`  // one of the Reason constants
-	Detail   string    `json:"detail"`  // human-readable
-	At       time.Time `json:"at"`
+	UploadID string    `json:"upload_id"` // the upload
+	Service  Service   `json:"service"`   // who gave up
+	Reason   string    `json:"reason"`    // one of the reasons below; new ones may be added
+	Detail   string    `json:"detail"`    // human-readable
+	At       time.Time `json:"at"`        // when it failed (RFC 3339, UTC)
 }
 
 func (UploadFailed) MessageName() string    { return NameUploadFailed }
@@ -106,10 +106,10 @@ func (e UploadFailed) Validate() error {
 
 // FileDeleted says that Service no longer holds the file.
 type FileDeleted struct {
-	FileID  string    `json:"file_id"`
-	Service Service   `json:"service"`
-	Size    int64     `json:"size"`
-	At      time.Time `json:"at"`
+	FileID  string    `json:"file_id"` // the file (= upload) id
+	Service Service   `json:"service"` // the service that deleted its copy
+	Size    int64     `json:"size"`    // bytes freed
+	At      time.Time `json:"at"`      // when it was deleted (RFC 3339, UTC)
 }
 
 func (FileDeleted) MessageName() string    { return NameFileDeleted }

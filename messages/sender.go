@@ -91,6 +91,9 @@ var ErrSend = errors.New("sending chunk failed")
 // Send reads r to its end and sends it as StoreChunk commands. It returns once
 // the bus accepted the last chunk: from then on the upload is the services'.
 //
+// If ctx carries no correlation id (WithCorrelationID), the upload id is
+// used, so that every chunk and every log line about the upload share one.
+//
 // If r fails, Send returns r's error unwrapped; if the bus fails, the error
 // wraps ErrSend. Either way some chunks may have been sent: call Abort so the
 // services drop them at once.
@@ -101,6 +104,9 @@ func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 			return Sent{}, err
 		}
 		f.UploadID = id.String()
+	}
+	if CorrelationIDFromContext(ctx) == "" {
+		ctx = WithCorrelationID(ctx, f.UploadID)
 	}
 	if err := errors.Join(validID("UploadID", f.UploadID), validText("Name", f.Name, MaxNameBytes),
 		validText("ContentType", f.ContentType, MaxContentTypeBytes)); err != nil {
@@ -148,6 +154,9 @@ func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 
 // Abort asks the services to drop a partly sent upload.
 func (s *Sender) Abort(ctx context.Context, uploadID, reason string) error {
+	if CorrelationIDFromContext(ctx) == "" {
+		ctx = WithCorrelationID(ctx, uploadID)
+	}
 	return s.bus.Send(ctx, AbortUpload{UploadID: uploadID, Reason: reason})
 }
 

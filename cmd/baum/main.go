@@ -6,6 +6,13 @@
 //	baum serve --role zeros|ones   one service, configured by BAUM_* variables
 //	baum broker                    the in-process Kafka-protocol broker alone
 //	baum env                       every BAUM_* variable with its default
+//	baum send FILE|DIR|-...        send files straight to Kafka, wait for their placement
+//	baum ls                        list the files both services hold
+//	baum get ID                    download a file (or its metadata)
+//	baum rm ID                     delete a file wherever it is held
+//
+// Exit codes: 0 success, 1 failure, 2 usage, 3 not found, 4 upload failed,
+// 5 not settled in time (see exitCode).
 package main
 
 import (
@@ -33,11 +40,19 @@ Usage:
   baum broker [flags]   run the in-process Kafka-protocol broker alone
   baum env              list every BAUM_* variable with its default
 
+  baum send [flags] FILE|DIR|- ...   send files straight to Kafka and wait for their placement
+  baum ls   [flags]                  list the files the services hold (HTTP)
+  baum get  [flags] ID               download a file, or its metadata with --meta (HTTP)
+  baum rm   [flags] ID               delete a file from the services that hold it
+
 Run "baum <command> -h" for a command's flags.
+
+Exit codes: 0 success, 1 failure, 2 usage error, 3 not found,
+4 upload failed (the services gave it up), 5 not settled within --wait.
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "baum:", err)
 		}
@@ -45,18 +60,7 @@ func main() {
 	}
 }
 
-// usageError is a mistake on the command line.
-type usageError struct{ error }
-
-func exitCode(err error) int {
-	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
-	return 1
-}
-
-func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError{errors.New("no command")}
@@ -72,6 +76,14 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return brokerCmd(ctx, args[1:], stderr)
 	case "env":
 		return envCmd(stdout)
+	case "send":
+		return sendCmd(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "ls":
+		return lsCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "get":
+		return getCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "rm":
+		return rmCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -4,25 +4,15 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/baum-store/baum/messages"
 )
 
 // NewCommandBus returns a command bus that sends the contract's commands to
-// their topics with the sender's correlation id.
+// their topics with the sender's correlation id: the very bus other programs
+// build from the public contract (messages.CommandBusConfig).
 func NewCommandBus(pub message.Publisher, wlog watermill.LoggerAdapter) (*cqrs.CommandBus, error) {
-	return cqrs.NewCommandBusWithConfig(pub, cqrs.CommandBusConfig{
-		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
-			return topicFor(p.CommandName)
-		},
-		OnSend: func(p cqrs.CommandBusOnSendParams) error {
-			setCorrelationID(p.Message)
-			return nil
-		},
-		Marshaler: messages.Marshaler{},
-		Logger:    wlog,
-	})
+	return messages.NewCommandBus(pub, wlog)
 }
 
 // NewEventBus returns an event bus that publishes the contract's events with
@@ -45,16 +35,4 @@ func NewEventBus(pub message.Publisher, wlog watermill.LoggerAdapter) (*cqrs.Eve
 // is sent with: the HTTP request's, or the handled message's. The router's
 // CorrelationID middleware only tags messages a handler returns; CQRS
 // handlers publish through the buses, so the buses tag them here.
-func setCorrelationID(msg *message.Message) {
-	ctx := msg.Context()
-	id := messages.CorrelationIDFromContext(ctx)
-	if id == "" {
-		if orig := cqrs.OriginalMessageFromCtx(ctx); orig != nil {
-			id = middleware.MessageCorrelationID(orig)
-		}
-	}
-	if id == "" {
-		id = watermill.NewUUID()
-	}
-	middleware.SetCorrelationID(id, msg)
-}
+func setCorrelationID(msg *message.Message) { messages.TagCorrelationID(msg) }

@@ -2,24 +2,21 @@
 // Sarama, with the settings that keep messages from being lost: acks from all
 // in-sync replicas, an idempotent producer, new consumer groups starting from
 // the oldest offset, and small prefetch buffers so memory does not grow with
-// the size of the files passing through.
+// the size of the files passing through. The settings themselves are public
+// (messages/kafkaclient), shared with outside programs; this package adds
+// what only a service needs: the readiness probe and quiet Sarama metrics.
 package kafka
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
-	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 	gometrics "github.com/rcrowley/go-metrics"
 
-	"github.com/baum-store/baum/messages"
+	"github.com/baum-store/baum/messages/kafkaclient"
 )
 
 func init() {
@@ -28,148 +25,19 @@ func init() {
 	gometrics.UseNilMetrics = true
 }
 
-// Config configures the connection to Kafka.
-type Config struct {
-	// Brokers are the bootstrap brokers, host:port.
-	Brokers []string
-	// ClientID names this client to the brokers. Default "baum".
-	ClientID string
-	// Version is the Kafka protocol version to speak. Default 3.6.0, which
-	// Kafka 3.x and 4.x brokers accept (4.x dropped the pre-2.1 formats
-	// watermill-kafka would otherwise use).
-	Version string
-	// DialTimeout bounds connecting to a broker. Default 5 s.
-	DialTimeout time.Duration
-	// PrefetchMessages is how many messages per partition the consumer reads
-	// ahead of the handler. Default 4. Memory per partition is at most about
-	// this many chunks.
-	PrefetchMessages int
-	// NackResendSleep is how long a message whose handler failed with a
-	// passing error waits before it is delivered again. Default 500 ms.
-	NackResendSleep time.Duration
-}
-
-func (c *Config) setDefaults() {
-	if c.ClientID == "" {
-		c.ClientID = "baum"
-	}
-	if c.Version == "" {
-		c.Version = "3.6.0"
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = 5 * time.Second
-	}
-	if c.PrefetchMessages == 0 {
-		c.PrefetchMessages = 4
-	}
-	if c.NackResendSleep == 0 {
-		c.NackResendSleep = 500 * time.Millisecond
-	}
-}
-
-// Validate reports every bad field.
-func (c Config) Validate() error {
-	var errs []error
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("no Kafka brokers"))
-	}
-	for _, b := range c.Brokers {
-		if i := strings.LastIndexByte(b, ':'); i <= 0 || i == len(b)-1 {
-			errs = append(errs, fmt.Errorf("Kafka broker %q is not host:port", b))
-		}
-	}
-	if c.Version != "" {
-		if _, err := sarama.ParseKafkaVersion(c.Version); err != nil {
-			errs = append(errs, fmt.Errorf("Kafka version %q: %w", c.Version, err))
-		}
-	}
-	if c.PrefetchMessages < 0 {
-		errs = append(errs, fmt.Errorf("prefetch %d is negative", c.PrefetchMessages))
-	}
-	return errors.Join(errs...)
-}
-
-func (c Config) base() (*sarama.Config, error) {
-	c.setDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	sc := sarama.NewConfig()
-	sc.Version, _ = sarama.ParseKafkaVersion(c.Version)
-	sc.ClientID = c.ClientID
-	sc.Net.DialTimeout = c.DialTimeout
-	sc.Net.ReadTimeout = 30 * time.Second
-	sc.Net.WriteTimeout = 30 * time.Second
-	sc.Metadata.Retry.Max = 5
-	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
-	return sc, nil
-}
-
-// PublisherConfig returns the Sarama settings of a publisher that loses
-// nothing: every record waits for all in-sync replicas, and retries cannot
-// duplicate or reorder (idempotent producer, one request in flight).
-func (c Config) PublisherConfig() (*sarama.Config, error) {
-	sc, err := c.base()
-	if err != nil {
-		return nil, err
-	}
-	sc.Producer.RequiredAcks = sarama.WaitForAll
-	sc.Producer.Idempotent = true
-	sc.Net.MaxOpenRequests = 1
-	sc.Producer.Retry.Max = 10
-	sc.Producer.Retry.Backoff = 200 * time.Millisecond
-	sc.Producer.Return.Successes = true
-	sc.Producer.Return.Errors = true
-	sc.Producer.MaxMessageBytes = 1000000
-	return sc, nil
-}
-
-// SubscriberConfig returns the Sarama settings of a consumer group member.
-func (c Config) SubscriberConfig() (*sarama.Config, error) {
-	sc, err := c.base()
-	if err != nil {
-		return nil, err
-	}
-	c.setDefaults()
-	sc.Consumer.Return.Errors = true
-	// A new group must not skip what was published before it first joined.
-	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
-	sc.Consumer.Offsets.AutoCommit.Enable = true
-	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
-	sc.ChannelBufferSize = c.PrefetchMessages
-	sc.Consumer.Fetch.Default = 1 << 20
-	sc.Consumer.Fetch.Max = 4 << 20
-	return sc, nil
-}
+// Config configures the connection to Kafka. The settings live in the public
+// package kafkaclient, so that outside programs connect exactly as the
+// services do.
+type Config = kafkaclient.Config
 
 // NewPublisher returns a Watermill publisher keyed by messages.PartitionKey.
 func NewPublisher(config Config, logger watermill.LoggerAdapter) (message.Publisher, error) {
-	sc, err := config.PublisherConfig()
-	if err != nil {
-		return nil, err
-	}
-	return wkafka.NewPublisher(wkafka.PublisherConfig{
-		Brokers:               config.Brokers,
-		Marshaler:             wkafka.NewWithPartitioningMarshaler(messages.PartitionKey),
-		OverwriteSaramaConfig: sc,
-	}, logger)
+	return kafkaclient.NewPublisher(config, logger)
 }
 
 // NewSubscriber returns a Watermill subscriber in consumer group `group`.
 func NewSubscriber(config Config, group string, logger watermill.LoggerAdapter) (message.Subscriber, error) {
-	sc, err := config.SubscriberConfig()
-	if err != nil {
-		return nil, err
-	}
-	config.setDefaults()
-	return wkafka.NewSubscriber(wkafka.SubscriberConfig{
-		Brokers:               config.Brokers,
-		Unmarshaler:           wkafka.DefaultMarshaler{},
-		OverwriteSaramaConfig: sc,
-		ConsumerGroup:         group,
-		NackResendSleep:       config.NackResendSleep,
-		ReconnectRetrySleep:   time.Second,
-	}, logger)
+	return kafkaclient.NewSubscriber(config, group, logger)
 }
 
 // Probe checks that the brokers answer, for readiness.
@@ -198,7 +66,7 @@ func (p *Probe) check() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.client == nil || p.client.Closed() {
-		sc, err := p.config.base()
+		sc, err := p.config.SaramaConfig()
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -133,20 +134,27 @@ func (s *System) Stop(t testing.TB) {
 
 // DropDatabases drops <prefix>_zeros and <prefix>_ones.
 func DropDatabases(t testing.TB, prefix string) {
+	if err := dropDatabases(prefix); err != nil {
+		t.Logf("cannot drop test databases: %v", err)
+	}
+}
+
+func dropDatabases(prefix string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, strings.Replace(PostgresURL(), "/?", "/postgres?", 1))
 	if err != nil {
-		t.Logf("cannot drop test databases: %v", err)
-		return
+		return err
 	}
 	defer conn.Close(ctx)
+	var errs []error
 	for _, role := range messages.Services() {
 		name := pgx.Identifier{prefix + "_" + string(role)}.Sanitize()
 		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop %s: %v", name, err)
+			errs = append(errs, fmt.Errorf("drop %s: %w", name, err))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // Conn connects to a service's database.
