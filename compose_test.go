@@ -442,3 +442,35 @@ func readEnvExample(t testing.TB) map[string]string {
 	}
 	return out
 }
+
+// The README's table of compose variables lists exactly the non-BAUM_
+// variables .env.example sets, with the same defaults.
+func TestReadmeListsTheComposeVariables(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end := "<!-- compose-vars:start -->\n", "<!-- compose-vars:end -->"
+	i, j := strings.Index(string(readme), start), strings.Index(string(readme), end)
+	if i < 0 || j < i {
+		t.Fatal("README has no compose-vars markers")
+	}
+	listed := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z_0-9]+)` \\| `([^`]*)` \\|").FindAllStringSubmatch(string(readme)[i:j], -1) {
+		listed[m[1]] = m[2]
+	}
+	want := map[string]string{}
+	for k, v := range readEnvExample(t) {
+		if !strings.HasPrefix(k, "BAUM_") {
+			want[k] = v
+		}
+	}
+	if !maps.Equal(listed, want) {
+		t.Errorf("README lists %v;\n.env.example has %v", listed, want)
+	}
+	for _, cmd := range []string{"docker compose up --build", "docker compose --profile monitoring up --build", "down -v"} {
+		if !strings.Contains(string(readme), cmd) {
+			t.Errorf("README lacks %q", cmd)
+		}
+	}
+}
