@@ -6,6 +6,8 @@
 //	baum serve --role zeros|ones   one service, configured by BAUM_* variables
 //	baum broker                    the in-process Kafka-protocol broker alone
 //	baum env                       every BAUM_* variable with its default
+//	baum topics                    create BAUM's topics on a Kafka cluster
+//	baum health [URL]              exit 0 if a service is ready (container health check)
 //	baum send FILE|DIR|-...        send files straight to Kafka, wait for their placement
 //	baum ls                        list the files both services hold
 //	baum get ID                    download a file (or its metadata)
@@ -39,6 +41,8 @@ Usage:
   baum serve  [flags]   run one service (zeros or ones), configured by BAUM_* variables
   baum broker [flags]   run the in-process Kafka-protocol broker alone
   baum env              list every BAUM_* variable with its default
+  baum topics [flags]   create BAUM's topics on a Kafka cluster (or update their settings)
+  baum health [URL]     exit 0 if the service answers /readyz with 200 (container health check)
 
   baum send [flags] FILE|DIR|- ...   send files straight to Kafka and wait for their placement
   baum ls   [flags]                  list the files the services hold (HTTP)
@@ -76,6 +80,10 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		return brokerCmd(ctx, args[1:], stderr)
 	case "env":
 		return envCmd(stdout)
+	case "topics":
+		return topicsCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "health":
+		return healthCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "send":
 		return sendCmd(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "ls":
