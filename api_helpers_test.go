@@ -83,7 +83,8 @@ func waitHeld(t testing.TB, sys *testsystem.System, role messages.Service, id st
 }
 
 // metrics is one scrape of /metrics: value by series, e.g.
-// `baum_placements_total{outcome="zeros",service="zeros"}`.
+// `baum_placements_total{outcome="zeros",service="zeros"}`; histograms and
+// summaries by their sample count, e.g. `baum_http_request_duration_seconds_count{…}`.
 type metrics map[string]float64
 
 func scrape(t testing.TB, sys *testsystem.System, role messages.Service) metrics {
@@ -106,15 +107,16 @@ func scrape(t testing.TB, sys *testsystem.System, role messages.Service) metrics
 			}
 			sort.Strings(labels)
 			key := name + "{" + strings.Join(labels, ",") + "}"
+			count := name + "_count{" + strings.Join(labels, ",") + "}"
 			switch {
 			case m.Counter != nil:
 				out[key] = m.GetCounter().GetValue()
 			case m.Gauge != nil:
 				out[key] = m.GetGauge().GetValue()
 			case m.Histogram != nil:
-				out[key+"_count"] = float64(m.GetHistogram().GetSampleCount())
+				out[count] = float64(m.GetHistogram().GetSampleCount())
 			case m.Summary != nil:
-				out[key+"_count"] = float64(m.GetSummary().GetSampleCount())
+				out[count] = float64(m.GetSummary().GetSampleCount())
 			case m.Untyped != nil:
 				out[key] = m.GetUntyped().GetValue()
 			}
