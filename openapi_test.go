@@ -109,11 +109,25 @@ func TestOpenAPIDocumentIsSound(t *testing.T) {
 			}
 		}
 	}
-	// Every schema compiles, so every $ref inside resolves.
-	for name := range doc["components"].(map[string]any)["schemas"].(map[string]any) {
-		if _, err := openAPIComp.Compile(openAPIURL + "#/components/schemas/" + name); err != nil {
+	// Every schema compiles, so every $ref inside resolves, and its
+	// examples (what Swagger UI shows) are valid.
+	examples := 0
+	for name, v := range doc["components"].(map[string]any)["schemas"].(map[string]any) {
+		schema, err := openAPIComp.Compile(openAPIURL + "#/components/schemas/" + name)
+		if err != nil {
 			t.Errorf("schema %s: %v", name, err)
+			continue
 		}
+		ex, _ := v.(map[string]any)["examples"].([]any)
+		for _, e := range ex {
+			examples++
+			if err := schema.Validate(e); err != nil {
+				t.Errorf("an example of %s is not valid: %v", name, err)
+			}
+		}
+	}
+	if examples < 4 {
+		t.Errorf("%d examples", examples)
 	}
 	enum := func(ptr ...string) []string {
 		var v any = doc
