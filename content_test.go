@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -208,6 +209,25 @@ func TestDownloadServesRangesAndConditionalRequests(t *testing.T) {
 		}
 		if res := call(t, sys, messages.Zeros, http.MethodPost, path, nil); res.Status != http.StatusMethodNotAllowed {
 			t.Errorf("POST content: %d", res.Status)
+		}
+	})
+
+	t.Run("damaged storage", func(t *testing.T) {
+		// Bytes that are not the file are never served: a stored file cut
+		// short, or gone while its metadata says it is held, is a 500.
+		for _, damage := range []func(path string) error{
+			func(path string) error { return os.Truncate(path, 10) },
+			os.Remove,
+		} {
+			g := uploadFile(t, sys, messages.Zeros, "damaged.bin", data)
+			if err := damage(storedPath(sys, messages.Zeros, g.ID)); err != nil {
+				t.Fatal(err)
+			}
+			res := call(t, sys, messages.Zeros, http.MethodGet, "/data/"+g.ID+"/content", nil)
+			conforms(t, http.MethodGet, contentRoute, res)
+			if res.Status != http.StatusInternalServerError {
+				t.Errorf("damaged file: %d, %d bytes", res.Status, len(res.Body))
+			}
 		}
 	})
 

@@ -44,8 +44,14 @@ func (h FileContentHandler) Handle(ctx context.Context, id string) (FileContent,
 		return FileContent{}, err
 	}
 	body, err := h.stored.OpenStored(id)
+	if errors.Is(err, app.ErrNotFound) {
+		// Deleted between the two reads, it is simply not held any more;
+		// still held without its bytes, storage is damaged.
+		if _, ferr := h.read.File(ctx, id); ferr == nil {
+			return FileContent{}, fmt.Errorf("file %s is held but its bytes are not in storage", id)
+		}
+	}
 	if err != nil {
-		// Deleted between the two reads: not held any more.
 		return FileContent{}, err
 	}
 	// Serving bytes that are not the file would be worse than an error.

@@ -235,4 +235,12 @@ func contentError(status int, text string) string {
 	return text
 }
 
+// ReadFrom passes a body on with the server's ReadFrom (sendfile(2)).
+func (j *jsonErrors) ReadFrom(src io.Reader) (int64, error) {
+	if j.status != 0 {
+		return io.Copy(io.Discard, src)
+	}
+	return io.Copy(j.ResponseWriter, src)
+}
+
 func (j *jsonErrors) Unwrap() http.ResponseWriter { return j.ResponseWriter }

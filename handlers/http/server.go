@@ -131,6 +131,10 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 	r.Method(http.MethodGet, "/metrics", deps.Metrics.Handler())
 	r.Get("/openapi.json", s.openAPI)
 	r.Get(docsBase, s.docs)
+	r.Get(docsBase+"/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", docsBase)
+		w.WriteHeader(http.StatusMovedPermanently)
+	})
 	r.Get(docsBase+"/{asset}", s.docs)
 	s.router = r
 	return s, nil
