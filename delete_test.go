@@ -145,6 +145,42 @@ func TestDeleteRemovesTheFileFromThisServiceOnlyAndTwiceIs404(t *testing.T) {
 	if res := sys.Get(t, messages.Zeros, "/data/"+keep.ID); res.Status != http.StatusOK {
 		t.Errorf("a bad DELETE removed a file: %d", res.Status)
 	}
+
+	// A delete that takes longer than the wait: 202, then it happens. (A
+	// transaction of the test holds the file's row, so the command handler
+	// waits for it.)
+	tx, err := sys.Conn(t, messages.Zeros).Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(t.Context(), "SELECT 1 FROM files WHERE id = $1 FOR UPDATE", keep.ID); err != nil {
+		t.Fatal(err)
+	}
+	res = call(t, sys, messages.Zeros, http.MethodDelete, "/data/"+keep.ID+"?wait=1s", nil)
+	conforms(t, http.MethodDelete, fileRoute, res)
+	var accepted struct {
+		ID      string `json:"id"`
+		State   string `json:"state"`
+		FileURL string `json:"file_url"`
+	}
+	res.JSON(t, &accepted)
+	if res.Status != http.StatusAccepted || accepted.ID != keep.ID || accepted.State != "deleting" ||
+		accepted.FileURL != "/data/"+keep.ID || res.Header.Get("Location") != accepted.FileURL {
+		t.Errorf("a slow DELETE: %d %v %s", res.Status, res.Header, res.Body)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	testsystem.Eventually(t, 20*time.Second, func() string {
+		if res := sys.Get(t, messages.Zeros, "/data/"+keep.ID); res.Status != http.StatusNotFound {
+			return fmt.Sprintf("GET after a slow DELETE: %d", res.Status)
+		}
+		return ""
+	})
+	if size, count := totals(t, sys, messages.Zeros); size != 0 || count != 0 {
+		t.Errorf("zeros totals after the slow DELETE: %d/%d", size, count)
+	}
 }
 
 // Other Go programs delete with the same command the HTTP API sends.
