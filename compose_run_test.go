@@ -211,7 +211,7 @@ func TestComposeEnvironmentRunsTheSystem(t *testing.T) {
 	testsystem.Eventually(t, 60*time.Second, func() string {
 		labels = map[string][]string{}
 		for _, role := range roles {
-			if err := scrape(procs[role].base+"/metrics", labels); err != nil {
+			if err := scrapeLabels(procs[role].base+"/metrics", labels); err != nil {
 				return err.Error()
 			}
 		}
@@ -242,8 +242,8 @@ func TestComposeEnvironmentRunsTheSystem(t *testing.T) {
 	}
 }
 
-// scrape adds each series name at url, with its label names, to labels.
-func scrape(url string, labels map[string][]string) error {
+// scrapeLabels adds each series name at url, with its label names, to labels.
+func scrapeLabels(url string, labels map[string][]string) error {
 	res, err := http.Get(url)
 	if err != nil {
 		return err

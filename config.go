@@ -85,7 +85,7 @@ var envVars = []envVar{
 		func(c *Config, v string) (err error) { c.ChunkSize, err = positiveInt(v); return }},
 	{"BAUM_MAX_UPLOAD_BYTES", "Largest file an upload may carry; larger ones get 413.", fixed(strconv.Itoa(10 << 30)),
 		func(c *Config, v string) (err error) { c.MaxUploadBytes, err = strconv.ParseInt(v, 10, 64); return }},
-	{"BAUM_UPLOAD_WAIT", "How long POST /data/upload waits for the placement before answering 202 (per request: `?wait=`).", fixed("30s"),
+	{"BAUM_UPLOAD_WAIT", "How long POST /data/upload waits for the placement, and DELETE /data/{id} for the delete, before answering 202 (per request: `?wait=`).", fixed("30s"),
 		func(c *Config, v string) (err error) { c.UploadWait, err = time.ParseDuration(v); return }},
 	{"BAUM_FSYNC", "Flush each staged file to disk before its bit count is published (durable against power loss).", fixed("true"),
 		func(c *Config, v string) (err error) { c.SyncStaged, err = strconv.ParseBool(v); return }},

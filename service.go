@@ -40,6 +40,7 @@ type Service struct {
 	router   *message.Router
 	maint    *command.Maintenance
 	metrics  *metrics.Registry
+	api      *httpport.Server
 	http     *http.Server
 	listener net.Listener
 
@@ -158,13 +159,15 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpport.NewServer(httpport.Config{MaxUploadBytes: config.MaxUploadBytes, UploadWait: config.UploadWait},
+	s.api, err = httpport.NewServer(httpport.Config{MaxUploadBytes: config.MaxUploadBytes, UploadWait: config.UploadWait},
 		httpport.Deps{
-			Self:   self,
-			Sender: sender,
-			Files:  query.NewListFilesHandler(s.store),
-			File:   query.NewFileHandler(s.store),
-			Upload: query.NewUploadHandler(s.store, notifier),
+			Self:     self,
+			Sender:   sender,
+			Commands: commandBus,
+			Files:    query.NewListFilesHandler(s.store),
+			File:     query.NewFileHandler(s.store, notifier),
+			Content:  query.NewFileContentHandler(s.store, s.disk),
+			Upload:   query.NewUploadHandler(s.store, notifier),
 			Ready: map[string]httpport.Check{
 				"database": s.store.Ping,
 				"kafka":    s.probe.Check,
@@ -179,7 +182,7 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           api,
+		Handler:           s.api,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -190,6 +193,9 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	}
 	return s, nil
 }
+
+// API is the service's HTTP port.
+func (s *Service) API() *httpport.Server { return s.api }
 
 // Addr is where the HTTP API listens.
 func (s *Service) Addr() string { return s.listener.Addr().String() }

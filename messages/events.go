@@ -80,6 +80,12 @@ const (
 	ReasonStorageError     = "storage_error"     // another disk error while staging or storing
 )
 
+// FailureReasons lists every Reason constant.
+func FailureReasons() []string {
+	return []string{ReasonAborted, ReasonStalled, ReasonSizeMismatch, ReasonChecksumMismatch, ReasonChunkGap,
+		ReasonCountMismatch, ReasonStorageFull, ReasonStorageError}
+}
+
 // UploadFailed says that an upload will not be stored anywhere, and why.
 // Every service drops what it staged for it. A failure published after the
 // upload was placed changes nothing.

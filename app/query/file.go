@@ -2,17 +2,53 @@ package query
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/baum-store/baum/app"
 )
 
 // FileHandler answers for one held file.
-type FileHandler struct{ read ReadModel }
+type FileHandler struct {
+	read     ReadModel
+	notifier *app.Notifier
+}
 
-// NewFileHandler returns a FileHandler.
-func NewFileHandler(read ReadModel) FileHandler { return FileHandler{read: read} }
+// NewFileHandler returns a FileHandler. AwaitGone wakes up on notifier's
+// signals (a delete handled in this process) and, failing those, on a poll.
+func NewFileHandler(read ReadModel, notifier *app.Notifier) FileHandler {
+	if notifier == nil {
+		notifier = app.NewNotifier()
+	}
+	return FileHandler{read: read, notifier: notifier}
+}
 
 // Handle returns the file's metadata or an error wrapping app.ErrNotFound.
 func (h FileHandler) Handle(ctx context.Context, id string) (app.File, error) {
 	return h.read.File(ctx, id)
+}
+
+// AwaitGone returns nil once this service no longer holds file id, or ctx's
+// error if it still does when ctx ends. A delete is a command handled by the
+// message router, so the HTTP request that sent it waits here for its effect.
+func (h FileHandler) AwaitGone(ctx context.Context, id string) error {
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		changed, stop := h.notifier.Watch(id)
+		// Any other error (the database having trouble) may heal before
+		// the deadline: keep waiting.
+		if _, err := h.read.File(ctx, id); errors.Is(err, app.ErrNotFound) {
+			stop()
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-ctx.Done():
+			stop()
+			return ctx.Err()
+		}
+		stop()
+	}
 }

@@ -1,15 +1,18 @@
 // Package http is a service's HTTP port: chi routes that only map requests
-// to the command bus (uploads) and to queries (read models), and answers to
-// JSON. Every request carries a correlation id (X-Correlation-ID, generated
+// to the command bus (uploads, deletes) and to queries (read models), and
+// answers to JSON; with the OpenAPI document of it all and Swagger UI. Every request carries a correlation id (X-Correlation-ID, generated
 // if absent) into the messages it causes and the log lines it writes.
 package http
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -63,9 +66,12 @@ type Check func(ctx context.Context) error
 type Deps struct {
 	Self   messages.Service
 	Sender *messages.Sender
-	Files  query.ListFilesHandler
-	File   query.FileHandler
-	Upload query.UploadHandler
+	// Commands sends the other commands (DeleteFile) onto the bus.
+	Commands messages.CommandSender
+	Files    query.ListFilesHandler
+	File     query.FileHandler
+	Content  query.FileContentHandler
+	Upload   query.UploadHandler
 	// Ready lists the readiness checks by name (database, kafka, router).
 	Ready map[string]Check
 	// Accepting reports why uploads cannot be accepted now (nil if they can):
@@ -85,9 +91,11 @@ type Metrics interface {
 
 // Server maps HTTP to the application.
 type Server struct {
-	config Config
-	deps   Deps
-	router chi.Router
+	config     Config
+	deps       Deps
+	router     chi.Router
+	openAPIDoc []byte
+	docsUI     http.Handler
 }
 
 // NewServer returns the HTTP port of a service.
@@ -96,7 +104,11 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 	if err := config.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{config: config, deps: deps}
+	doc, err := OpenAPIDocument(deps.Self)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{config: config, deps: deps, openAPIDoc: doc, docsUI: newDocs(deps.Self)}
 	r := chi.NewRouter()
 	r.Use(s.correlate, s.logRequests, s.recoverPanics)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -106,19 +118,57 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 		writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	// GET /data/upload would otherwise match GET /data/{id}.
-	r.HandleFunc("/data/upload", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; use POST", r.Method, r.URL.Path))
-	})
+	r.Handle("/data/upload", onlyMethods{http.MethodPost})
 	r.Post("/data/upload", s.upload)
 	r.Get("/data", s.listFiles)
 	r.Get("/data/{id}", s.getFile)
+	r.Delete("/data/{id}", s.deleteFile)
+	r.Get("/data/{id}/content", s.getContent)
+	r.Head("/data/{id}/content", s.getContent)
 	r.Get("/data/uploads/{id}", s.getUpload)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Method(http.MethodGet, "/metrics", deps.Metrics.Handler())
+	r.Get("/openapi.json", s.openAPI)
+	r.Get(docsBase, s.docs)
+	r.Get(docsBase+"/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", docsBase)
+		w.WriteHeader(http.StatusMovedPermanently)
+	})
+	r.Get(docsBase+"/{asset}", s.docs)
 	s.router = r
 	return s, nil
+}
+
+// onlyMethods answers 405 with Allow for every method a path does not
+// serve, where a broader route (GET /data/{id}) would otherwise match.
+type onlyMethods []string
+
+func (m onlyMethods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", strings.Join(m, ", "))
+	writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(m, " or ")))
+}
+
+// Route is one method and path pattern the API serves.
+type Route struct {
+	Method  string
+	Pattern string
+}
+
+// Routes lists every route the router serves (not the 405 guards), sorted.
+// The OpenAPI document must describe exactly these.
+func (s *Server) Routes() ([]Route, error) {
+	var routes []Route
+	err := chi.Walk(s.router, func(method, pattern string, h http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if _, guard := h.(onlyMethods); !guard {
+			routes = append(routes, Route{Method: method, Pattern: pattern})
+		}
+		return nil
+	})
+	slices.SortFunc(routes, func(a, b Route) int {
+		return cmp.Or(strings.Compare(a.Pattern, b.Pattern), strings.Compare(a.Method, b.Method))
+	})
+	return routes, err
 }
 
 // Router exposes the routes, so other ports (docs, metrics) can be mounted.

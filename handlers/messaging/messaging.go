@@ -105,6 +105,7 @@ func NewRouter(config RouterConfig, h Handlers, pub message.Publisher, subscribe
 	if err := config.Validate(); err != nil {
 		return nil, err
 	}
+	wlog = correlatedLogger{wlog}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: config.CloseTimeout}, wlog)
 	if err != nil {
 		return nil, err
@@ -127,6 +128,7 @@ func NewRouter(config RouterConfig, h Handlers, pub message.Publisher, subscribe
 			Multiplier:      2,
 			Logger:          wlog,
 		}.Middleware,
+		correlateErrors,
 		middleware.CorrelationID,
 		middleware.Recoverer,
 	)
@@ -239,4 +241,45 @@ func logPoisoned(log *slog.Logger, onPoisoned func(topic, handler string)) messa
 			return out, err
 		}
 	}
+}
+
+// correlatedError is a handler's error with the correlation id of the
+// message it failed on. Watermill logs handler errors (each retry, and
+// the error the router nacks) without the message's context; carried in
+// the error, the id reaches those lines through correlatedLogger.
+type correlatedError struct {
+	err error
+	id  string
+}
+
+func (e correlatedError) Error() string { return e.err.Error() }
+func (e correlatedError) Unwrap() error { return e.err }
+
+// correlateErrors wraps a handler's error in a correlatedError.
+func correlateErrors(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		if err != nil {
+			if id := messages.CorrelationIDFromContext(msg.Context()); id != "" {
+				err = correlatedError{err: err, id: id}
+			}
+		}
+		return out, err
+	}
+}
+
+// correlatedLogger adds the correlation id of a correlatedError to
+// Watermill's error lines.
+type correlatedLogger struct{ watermill.LoggerAdapter }
+
+func (l correlatedLogger) Error(msg string, err error, fields watermill.LogFields) {
+	var ce correlatedError
+	if errors.As(err, &ce) {
+		fields = fields.Add(watermill.LogFields{"correlation_id": ce.id})
+	}
+	l.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (l correlatedLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return correlatedLogger{l.LoggerAdapter.With(fields)}
 }

@@ -33,6 +33,7 @@ type Registry struct {
 	filesStored    prometheus.Counter
 	bytesStored    prometheus.Counter
 	filesDeleted   prometheus.Counter
+	bytesDeleted   prometheus.Counter
 	uploadFailures *prometheus.CounterVec
 	uploads        *prometheus.CounterVec
 	uploadBytes    prometheus.Counter
@@ -59,6 +60,8 @@ func New(self messages.Service) *Registry {
 		Help: "Bytes of the files this service committed to its storage."})
 	r.filesDeleted = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "files_deleted_total",
 		Help: "Files this service deleted."})
+	r.bytesDeleted = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "deleted_bytes_total",
+		Help: "Bytes of the files this service deleted."})
 	r.uploadFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "upload_failures_total",
 		Help: "Uploads that failed, by reason."}, []string{"reason"})
 	r.uploads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "uploads_total",
@@ -70,9 +73,9 @@ func New(self messages.Service) *Registry {
 	r.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "http_requests_total",
 		Help: "HTTP requests, by route, method and status."}, []string{"route", "method", "status"})
 	r.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "http_request_duration_seconds",
-		Help: "HTTP request latency, by route and method.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"route", "method"})
+		Help: "HTTP request latency, by route, method and status.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"route", "method", "status"})
 	for _, c := range []prometheus.Collector{r.bytesCounted, r.placements, r.filesStored, r.bytesStored, r.filesDeleted,
-		r.uploadFailures, r.uploads, r.uploadBytes, r.poisoned, r.httpRequests, r.httpDuration} {
+		r.bytesDeleted, r.uploadFailures, r.uploads, r.uploadBytes, r.poisoned, r.httpRequests, r.httpDuration} {
 		f(c)
 	}
 	for _, outcome := range []string{"zeros", "ones", "both"} {
@@ -80,6 +83,11 @@ func New(self messages.Service) *Registry {
 	}
 	for _, result := range []string{"accepted", "rejected"} {
 		r.uploads.WithLabelValues(result)
+	}
+	// Every known failure reason is exported from the start, at zero, so
+	// that rate() and alerts see the first failure.
+	for _, reason := range messages.FailureReasons() {
+		r.uploadFailures.WithLabelValues(reason)
 	}
 	return r
 }
@@ -144,7 +152,10 @@ func (r *Registry) FileStored(size int64) {
 }
 
 // FileDeleted implements app.Metrics.
-func (r *Registry) FileDeleted(int64) { r.filesDeleted.Inc() }
+func (r *Registry) FileDeleted(size int64) {
+	r.filesDeleted.Inc()
+	r.bytesDeleted.Add(float64(size))
+}
 
 // UploadFailed implements app.Metrics.
 func (r *Registry) UploadFailed(reason string) { r.uploadFailures.WithLabelValues(reason).Inc() }
@@ -166,8 +177,9 @@ func (r *Registry) ObserveHTTP(route, method string, status int, d time.Duration
 	if route == "" {
 		route = "unmatched"
 	}
-	r.httpRequests.WithLabelValues(route, strings.ToUpper(method), strconv.Itoa(status)).Inc()
-	r.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())
+	method, code := strings.ToUpper(method), strconv.Itoa(status)
+	r.httpRequests.WithLabelValues(route, method, code).Inc()
+	r.httpDuration.WithLabelValues(route, method, code).Observe(d.Seconds())
 }
 
 var _ app.Metrics = (*Registry)(nil)

@@ -6,6 +6,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -69,6 +70,24 @@ func (d *Disk) StoredPath(id string) (string, error) {
 		return "", err
 	}
 	return d.storedPath(id), nil
+}
+
+// OpenStored opens a stored file for reading (query.StoredFiles). A file
+// that is not stored is app.ErrNotFound. On Unix an open file stays readable
+// even if a delete removes it meanwhile, so a download that has started
+// always finishes.
+func (d *Disk) OpenStored(id string) (io.ReadSeekCloser, error) {
+	if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("%w: %w", app.ErrNotFound, err)
+	}
+	f, err := os.Open(d.storedPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: stored file %s", app.ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // OpenStaged implements command.Disk.

@@ -1,0 +1,4 @@
+package http
+
+// ContentDisposition exposes contentDisposition to the tests.
+var ContentDisposition = contentDisposition
