@@ -46,11 +46,29 @@ type Service struct {
 	kafkaUp atomic.Bool
 }
 
+// Option changes how NewService assembles a service. Tests use options to
+// put faults between the use cases and the adapters; production needs none.
+type Option func(*options)
+
+type options struct {
+	uploads func(command.Uploads) command.Uploads
+}
+
+// WithUploads wraps the upload store the use cases work with (not the one
+// the queries read).
+func WithUploads(wrap func(command.Uploads) command.Uploads) Option {
+	return func(o *options) { o.uploads = wrap }
+}
+
 // NewService connects a service to its database and Kafka (waiting for them
 // up to StartupTimeout), applies migrations, repairs the disk after a crash
 // and assembles the use cases. Run starts it.
-func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Service, err error) {
+func NewService(ctx context.Context, config Config, log *slog.Logger, opts ...Option) (_ *Service, err error) {
 	s := &Service{config: config, log: log}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	defer func() {
 		if err != nil {
 			s.closeAdapters()
@@ -85,7 +103,7 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	s.metrics.WatchTotals(s.store.Totals)
 	wm := s.metrics.Watermill()
 
-	kcfg := kafka.Config{Brokers: config.KafkaBrokers, Version: config.KafkaVersion, ClientID: "baum-" + string(config.Role)}
+	kcfg := config.Kafka()
 	wlog := watermill.NewSlogLoggerWithLevelMapping(log.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill's info lines are per-handler chatter
 	})
@@ -112,9 +130,13 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	}
 	self := config.Role
 	notifier := app.NewNotifier()
+	var uploads command.Uploads = s.store
+	if o.uploads != nil {
+		uploads = o.uploads(uploads)
+	}
 	deps := command.Deps{
 		Self:     self,
-		Uploads:  s.store,
+		Uploads:  uploads,
 		Disk:     s.disk,
 		Staging:  command.NewStaging(s.disk, app.BitKind(self)),
 		Events:   eventBus,
@@ -158,7 +180,8 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpport.NewServer(httpport.Config{MaxUploadBytes: config.MaxUploadBytes, UploadWait: config.UploadWait},
+	api, err := httpport.NewServer(httpport.Config{MaxUploadBytes: config.MaxUploadBytes, UploadWait: config.UploadWait,
+		IdleReadTimeout: config.HTTPIdleReadTimeout},
 		httpport.Deps{
 			Self:   self,
 			Sender: sender,
@@ -179,10 +202,13 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: api,
+		// A client that trickles its headers (slowloris) is cut off; a
+		// stalled body is the upload handler's business (IdleReadTimeout),
+		// since a whole-request ReadTimeout would cut off large uploads.
+		ReadHeaderTimeout: config.HTTPReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    config.HTTPMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if s.listener, err = net.Listen("tcp", config.HTTPAddr); err != nil {
@@ -190,6 +216,9 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	}
 	return s, nil
 }
+
+// KafkaConfig is how this service connects to Kafka.
+func (s *Service) KafkaConfig() kafka.Config { return s.config.Kafka() }
 
 // Addr is where the HTTP API listens.
 func (s *Service) Addr() string { return s.listener.Addr().String() }

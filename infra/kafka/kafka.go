@@ -47,6 +47,11 @@ type Config struct {
 	// NackResendSleep is how long a message whose handler failed with a
 	// passing error waits before it is delivered again. Default 500 ms.
 	NackResendSleep time.Duration
+	// TLS encrypts the connections (publisher, subscribers and readiness
+	// probe alike). Default plaintext.
+	TLS TLSConfig
+	// SASL authenticates every connection. Default none.
+	SASL SASLConfig
 }
 
 func (c *Config) setDefaults() {
@@ -86,8 +91,14 @@ func (c Config) Validate() error {
 	if c.PrefetchMessages < 0 {
 		errs = append(errs, fmt.Errorf("prefetch %d is negative", c.PrefetchMessages))
 	}
+	errs = append(errs, c.TLS.Validate(), c.SASL.Validate())
 	return errors.Join(errs...)
 }
+
+// ClientConfig returns the Sarama settings every client shares: version,
+// timeouts, TLS and SASL. Tools and tests that talk to the same brokers
+// start from it.
+func (c Config) ClientConfig() (*sarama.Config, error) { return c.base() }
 
 func (c Config) base() (*sarama.Config, error) {
 	c.setDefaults()
@@ -102,6 +113,9 @@ func (c Config) base() (*sarama.Config, error) {
 	sc.Net.WriteTimeout = 30 * time.Second
 	sc.Metadata.Retry.Max = 5
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
+	if err := c.secure(sc); err != nil {
+		return nil, err
+	}
 	return sc, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -23,6 +24,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/baum-store/baum"
+	"github.com/baum-store/baum/infra/broker"
+	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -43,35 +46,84 @@ type System struct {
 	DataDir  string
 	DBPrefix string
 	Logs     *SyncBuffer
+	// Kafka is how the services connect to the broker (TLS and SASL
+	// included); tests' own clients use it too.
+	Kafka kafka.Config
 
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
 }
 
+// Option changes how Start starts a System.
+type Option func(*baum.SystemConfig)
+
+// WithServiceOptions passes options to one service's baum.NewService.
+func WithServiceOptions(role messages.Service, opts ...baum.Option) Option {
+	return func(c *baum.SystemConfig) {
+		if c.Options == nil {
+			c.Options = map[messages.Service][]baum.Option{}
+		}
+		c.Options[role] = append(c.Options[role], opts...)
+	}
+}
+
+// WithBroker secures the broker: TLS with this configuration (nil: none)
+// and SASL with these users (none: no SASL). The services need the
+// matching BAUM_KAFKA_* variables.
+func WithBroker(tlsConfig *tls.Config, users ...broker.User) Option {
+	return func(c *baum.SystemConfig) { c.BrokerTLS, c.BrokerUsers = tlsConfig, users }
+}
+
+// WithPostgresURL has the services connect to PostgreSQL with this server
+// URL (its query parameters, such as sslmode, included) instead of
+// PostgresURL(). It must name the same server.
+func WithPostgresURL(url string) Option {
+	return func(c *baum.SystemConfig) { c.PostgresURL = url }
+}
+
 // Start starts a System with the given BAUM_* variables set, and stops it
 // and drops its databases when the test ends.
-func Start(t testing.TB, env map[string]string) *System {
+func Start(t testing.TB, env map[string]string, opts ...Option) *System {
+	t.Helper()
+	sys, err := TryStart(t, env, opts...)
+	if err != nil {
+		t.Fatalf("start system: %v\n%s", err, sys.Logs.Tail(40))
+	}
+	sys.WaitReady(t)
+	return sys
+}
+
+// TryStart is Start for a system that may fail to start: it returns the
+// error (and a System whose Logs tell more) instead of failing the test. A
+// system that starts is not waited for.
+func TryStart(t testing.TB, env map[string]string, opts ...Option) (*System, error) {
 	t.Helper()
 	prefix := "baumtest_" + randomHex(6)
 	logs := &SyncBuffer{}
 	sys := &System{DataDir: t.TempDir(), DBPrefix: prefix, Logs: logs, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	sys.cancel = cancel
-	s, err := baum.StartSystem(ctx, baum.SystemConfig{
+	config := baum.SystemConfig{
 		DataDir:        sys.DataDir,
 		PostgresURL:    PostgresURL(),
 		DatabasePrefix: prefix,
 		Getenv:         func(k string) string { return env[k] },
 		Log:            logs,
 		LogFormat:      "json",
-	})
+	}
+	for _, opt := range opts {
+		opt(&config)
+	}
+	s, err := baum.StartSystem(ctx, config)
 	t.Cleanup(func() { DropDatabases(t, prefix) })
 	if err != nil {
 		cancel()
-		t.Fatalf("start system: %v\n%s", err, logs.Tail(40))
+		return sys, err
 	}
 	sys.System = s
+	sys.Kafka = s.Services[messages.Zeros].KafkaConfig()
+	sys.Kafka.ClientID = "baum-test"
 	sys.URL = map[messages.Service]string{}
 	for role, svc := range s.Services {
 		sys.URL[role] = "http://" + svc.Addr()
@@ -83,8 +135,7 @@ func Start(t testing.TB, env map[string]string) *System {
 			t.Logf("last log lines:\n%s", logs.Tail(60))
 		}
 	})
-	sys.WaitReady(t)
-	return sys
+	return sys, nil
 }
 
 // WaitReady waits until both services answer /readyz with 200.
