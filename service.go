@@ -110,7 +110,9 @@ func NewService(ctx context.Context, config Config, log *slog.Logger, opts ...Op
 	if err := retry(startCtx, log, "connect to Kafka", func() (err error) {
 		pub, err := kafka.NewPublisher(kcfg, wlog)
 		if err != nil {
-			return err
+			// A broker that refuses a login or a certificate often just
+			// closes the connection: say what was tried.
+			return fmt.Errorf("%s: %w", kcfg.Describe(), err)
 		}
 		s.pub, err = wm.DecoratePublisher(pub)
 		return err

@@ -219,13 +219,13 @@ func (p *Probe) check() error {
 		sc.Metadata.Retry.Max = 0
 		client, err := sarama.NewClient(p.config.Brokers, sc)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", p.config.Describe(), err)
 		}
 		p.client = client
 	}
 	if err := p.client.RefreshMetadata(); err != nil {
 		p.client.Close()
-		return err
+		return fmt.Errorf("%s: %w", p.config.Describe(), err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/IBM/sarama"
 	"github.com/xdg-go/scram"
@@ -144,3 +145,19 @@ func (s *scramClient) Begin(user, password, authzID string) error {
 
 func (s *scramClient) Step(challenge string) (string, error) { return s.conv.Step(challenge) }
 func (s *scramClient) Done() bool                            { return s.conv.Done() }
+
+// Describe says how the clients connect, for error messages and logs:
+// brokers, TLS, SASL mechanism and user; never the password.
+func (c Config) Describe() string {
+	s := strings.Join(c.Brokers, ",")
+	if c.TLS.Enable {
+		s += " over TLS"
+		if c.TLS.InsecureSkipVerify {
+			s += " (certificate not verified)"
+		}
+	}
+	if c.SASL.Mechanism != "" {
+		s += fmt.Sprintf(" with SASL %s as %q", c.SASL.Mechanism, c.SASL.User)
+	}
+	return s
+}
