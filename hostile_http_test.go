@@ -86,7 +86,7 @@ func assertNothingStored(t *testing.T, sys *testsystem.System) {
 func TestSlowAndOversizedRequestsAreCutOff(t *testing.T) {
 	sys := testsystem.Start(t, map[string]string{
 		"BAUM_HTTP_READ_HEADER_TIMEOUT": "1s",
-		"BAUM_HTTP_IDLE_READ_TIMEOUT":   "1s",
+		"BAUM_HTTP_IDLE_READ_TIMEOUT":   "2s",
 		"BAUM_HTTP_MAX_HEADER_BYTES":    "8192",
 		"BAUM_MAX_UPLOAD_BYTES":         "2000",
 		"BAUM_CHUNK_SIZE":               "400",
@@ -138,7 +138,7 @@ func TestSlowAndOversizedRequestsAreCutOff(t *testing.T) {
 		}
 		var e errorBody
 		if err := json.NewDecoder(res.Body).Decode(&e); err != nil || res.StatusCode != http.StatusRequestTimeout ||
-			e.Status != http.StatusRequestTimeout || !strings.Contains(e.Error, "no data arrived for 1s") {
+			e.Status != http.StatusRequestTimeout || !strings.Contains(e.Error, "no data arrived for 2s") {
 			t.Errorf("answer %d %+v (%v), want 408", res.StatusCode, e, err)
 		}
 		assertNothingStored(t, sys)
@@ -193,9 +193,9 @@ func TestSlowAndOversizedRequestsAreCutOff(t *testing.T) {
 		body, contentType := rawForm(`filename="slow.bin"`, data)
 		pr, pw := io.Pipe()
 		go func() {
-			for i := 0; i < len(body); i += 200 {
-				pw.Write(body[i:min(i+200, len(body))])
-				time.Sleep(400 * time.Millisecond) // 3+ s in all, never 1 s idle
+			for i := 0; i < len(body); i += 100 {
+				pw.Write(body[i:min(i+100, len(body))])
+				time.Sleep(300 * time.Millisecond) // 4 s in all, never 2 s idle
 			}
 			pw.Close()
 		}()
