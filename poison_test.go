@@ -101,6 +101,7 @@ func (b *brokenStore) DeleteFile(ctx context.Context, id string) (app.File, bool
 
 // poisonCase is one message that can never be processed.
 type poisonCase struct {
+	kind     string // malformed, unknown type, wrong version, wrong topic, handler fails
 	name     string
 	topic    string
 	msg      *message.Message
@@ -169,62 +170,76 @@ func TestPoisonMessagesLeaveTheirPartitionAndLaterMessagesAreHandled(t *testing.
 	malformed := "malformed message"
 	cases := []poisonCase{
 		// baum.commands.store-chunk
-		{name: "chunk with a bad header", topic: messages.TopicStoreChunk,
+		{kind: "malformed", name: "chunk with a bad header", topic: messages.TopicStoreChunk,
 			msg: marshal(t, chunk(S[0]), func(md message.Metadata) { md.Set(messages.HeaderChunkOffset, "x") }),
 			by:  both, reason: `header chunk_offset "x" is not an integer`, attempts: "1"},
-		{name: "unknown type on store-chunk", topic: messages.TopicStoreChunk, msg: raw("baum.Bogus.v1", S[0], "{}"),
+		{kind: "unknown type", name: "unknown type on store-chunk", topic: messages.TopicStoreChunk, msg: raw("baum.Bogus.v1", S[0], "{}"),
 			by: both, reason: `unknown message type "baum.Bogus.v1"`, attempts: "1"},
-		{name: "no name on store-chunk", topic: messages.TopicStoreChunk, msg: raw("", S[0], "abc"),
+		{kind: "unknown type", name: "no name on store-chunk", topic: messages.TopicStoreChunk, msg: raw("", S[0], "abc"),
 			by: both, reason: `no "name" header`, attempts: "1"},
-		{name: "chunk of a newer version", topic: messages.TopicStoreChunk, msg: marshal(t, chunk(S[0]), setName("baum.StoreChunk.v2")),
+		{kind: "wrong version", name: "chunk of a newer version", topic: messages.TopicStoreChunk, msg: marshal(t, chunk(S[0]), setName("baum.StoreChunk.v2")),
 			by: both, reason: `unknown message type "baum.StoreChunk.v2"`, attempts: "1"},
-		{name: "abort on store-chunk", topic: messages.TopicStoreChunk, msg: marshal(t, messages.AbortUpload{UploadID: S[0]}, nil),
+		{kind: "wrong topic", name: "abort on store-chunk", topic: messages.TopicStoreChunk, msg: marshal(t, messages.AbortUpload{UploadID: S[0]}, nil),
 			by: both, reason: "baum.AbortUpload.v1 belongs on topic baum.commands.abort-upload, not baum.commands.store-chunk", attempts: "1"},
-		{name: "chunk whose handler always fails", topic: messages.TopicStoreChunk, msg: marshal(t, chunk(S[1]), nil),
+		{kind: "handler fails", name: "chunk whose handler always fails", topic: messages.TopicStoreChunk, msg: marshal(t, chunk(S[1]), nil),
 			by: both, reason: "violates check constraint", attempts: "4", calls: S[1]},
 
 		// baum.commands.abort-upload
-		{name: "abort not JSON", topic: messages.TopicAbortUpload, msg: raw(messages.NameAbortUpload, A[0], "{"),
+		{kind: "malformed", name: "abort not JSON", topic: messages.TopicAbortUpload, msg: raw(messages.NameAbortUpload, A[0], "{"),
 			by: both, reason: malformed + ": baum.AbortUpload.v1: unexpected end of JSON input", attempts: "1"},
-		{name: "abort of an older version", topic: messages.TopicAbortUpload,
+		{kind: "unknown type", name: "unknown type on abort-upload", topic: messages.TopicAbortUpload, msg: raw("baum.CancelUpload.v1", A[0], "{}"),
+			by: both, reason: `unknown message type "baum.CancelUpload.v1"`, attempts: "1"},
+		{kind: "wrong version", name: "abort of an older version", topic: messages.TopicAbortUpload,
 			msg: marshal(t, messages.AbortUpload{UploadID: A[0]}, setName("baum.AbortUpload.v0")),
 			by:  both, reason: `unknown message type "baum.AbortUpload.v0"`, attempts: "1"},
-		{name: "chunk on abort-upload", topic: messages.TopicAbortUpload, msg: marshal(t, chunk(A[0]), nil),
+		{kind: "wrong topic", name: "chunk on abort-upload", topic: messages.TopicAbortUpload, msg: marshal(t, chunk(A[0]), nil),
 			by: both, reason: "baum.StoreChunk.v1 belongs on topic baum.commands.store-chunk", attempts: "1"},
-		{name: "abort whose handler always fails", topic: messages.TopicAbortUpload,
+		{kind: "handler fails", name: "abort whose handler always fails", topic: messages.TopicAbortUpload,
 			msg: marshal(t, messages.AbortUpload{UploadID: A[1], Reason: "test"}, nil),
 			by:  both, reason: "violates check constraint", attempts: "4", calls: A[1]},
 
 		// baum.commands.delete-file
-		{name: "delete of no id", topic: messages.TopicDeleteFile,
+		{kind: "malformed", name: "delete of no id", topic: messages.TopicDeleteFile,
 			msg: raw(messages.NameDeleteFile, D[0], `{"file_id": "../../etc/passwd", "service": "zeros"}`),
 			by:  both, reason: `file_id "../../etc/passwd" is not a UUID`, attempts: "1"},
-		{name: "delete of a newer version", topic: messages.TopicDeleteFile,
+		{kind: "unknown type", name: "unknown type on delete-file", topic: messages.TopicDeleteFile, msg: raw("baum.PurgeAll.v1", D[0], "{}"),
+			by: both, reason: `unknown message type "baum.PurgeAll.v1"`, attempts: "1"},
+		{kind: "wrong version", name: "delete of a newer version", topic: messages.TopicDeleteFile,
 			msg: marshal(t, messages.DeleteFile{FileID: D[0], Service: messages.Zeros}, setName("baum.DeleteFile.v2")),
 			by:  both, reason: `unknown message type "baum.DeleteFile.v2"`, attempts: "1"},
-		{name: "event on delete-file", topic: messages.TopicDeleteFile, msg: marshal(t, count(D[0], messages.Zeros, 8), nil),
+		{kind: "wrong topic", name: "event on delete-file", topic: messages.TopicDeleteFile, msg: marshal(t, count(D[0], messages.Zeros, 8), nil),
 			by: both, reason: "baum.BitsCounted.v1 belongs on topic baum.events", attempts: "1"},
-		{name: "delete whose handler always fails", topic: messages.TopicDeleteFile,
+		{kind: "handler fails", name: "delete whose handler always fails", topic: messages.TopicDeleteFile,
 			msg: marshal(t, messages.DeleteFile{FileID: D[1], Service: messages.Zeros}, nil),
 			by:  zeros, reason: "violates check constraint", attempts: "4", calls: D[1]},
 
 		// baum.events
-		{name: "count not JSON", topic: messages.TopicEvents, msg: raw(messages.NameBitsCounted, E[0], "not json"),
+		{kind: "malformed", name: "count not JSON", topic: messages.TopicEvents, msg: raw(messages.NameBitsCounted, E[0], "not json"),
 			by: both, reason: malformed + ": baum.BitsCounted.v1: invalid character", attempts: "1"},
-		{name: "stored file whose counts do not add up", topic: messages.TopicEvents,
+		{kind: "malformed", name: "stored file whose counts do not add up", topic: messages.TopicEvents,
 			msg: raw(messages.NameFileStored, E[0], fmt.Sprintf(`{"file_id":%q,"service":"ones","size":1,"sha256":%q,"zero_bits":1,"one_bits":1}`, E[0], abcSHA256)),
 			by:  both, reason: "zero_bits 1 + one_bits 1 is not 8 × size 1", attempts: "1"},
-		{name: "count of a future version", topic: messages.TopicEvents, msg: marshal(t, count(E[0], messages.Zeros, 8), setName("baum.BitsCounted.v9")),
+		{kind: "unknown type", name: "unknown type on events", topic: messages.TopicEvents, msg: raw("baum.FileRenamed.v1", E[0], "{}"),
+			by: both, reason: `unknown message type "baum.FileRenamed.v1"`, attempts: "1"},
+		{kind: "wrong version", name: "count of a future version", topic: messages.TopicEvents, msg: marshal(t, count(E[0], messages.Zeros, 8), setName("baum.BitsCounted.v9")),
 			by: both, reason: `unknown message type "baum.BitsCounted.v9"`, attempts: "1"},
-		{name: "command on events", topic: messages.TopicEvents, msg: marshal(t, messages.DeleteFile{FileID: E[0], Service: messages.Ones}, nil),
+		{kind: "wrong topic", name: "command on events", topic: messages.TopicEvents, msg: marshal(t, messages.DeleteFile{FileID: E[0], Service: messages.Ones}, nil),
 			by: both, reason: "baum.DeleteFile.v1 belongs on topic baum.commands.delete-file", attempts: "1"},
-		{name: "count whose handler always fails", topic: messages.TopicEvents, msg: marshal(t, count(E[1], messages.Zeros, 8), nil),
+		{kind: "handler fails", name: "count whose handler always fails", topic: messages.TopicEvents, msg: marshal(t, count(E[1], messages.Zeros, 8), nil),
 			by: both, reason: "violates check constraint", attempts: "4", calls: E[1]},
 		// A real one: counts that make zeros the keeper of a file it never
 		// staged (replayed from another installation). zeros cannot store
 		// it, however often it tries; ones only drops its (absent) copy.
-		{name: "counts for a file never staged", topic: messages.TopicEvents, msg: marshal(t, count(E[2], messages.Ones, 0), nil),
+		{kind: "handler fails", name: "counts for a file never staged", topic: messages.TopicEvents, msg: marshal(t, count(E[2], messages.Ones, 0), nil),
 			by: zeros, reason: "upload " + E[2] + " has no staged file", attempts: "4"},
+	}
+	// Every kind of poison on every topic the services consume.
+	for _, topic := range messages.Topics() {
+		for _, kind := range []string{"malformed", "unknown type", "wrong version", "wrong topic", "handler fails"} {
+			if !slices.ContainsFunc(cases, func(c poisonCase) bool { return c.topic == topic && c.kind == kind }) {
+				t.Errorf("no %s message on %s", kind, topic)
+			}
+		}
 	}
 	pub := sys.Publisher(t)
 	if err := pub.Publish(messages.TopicEvents, marshal(t, count(E[2], messages.Zeros, 8), nil)); err != nil {

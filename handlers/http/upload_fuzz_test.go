@@ -122,31 +122,36 @@ func filePart(name, data string) [2]string {
 // it does not accept in full is aborted.
 func FuzzUpload(f *testing.F) {
 	ct := "multipart/form-data; boundary=B"
-	f.Add(ct, form("B", filePart("a.bin", "hello")))
-	f.Add(ct, form("B", filePart("../../etc/passwd", strings.Repeat("x", 250))))
-	f.Add(ct, form("B", filePart(`C:\Users\me\evil.bin`, "x")))
-	f.Add(ct, form("B", filePart("a\x00b\xff\xfe.bin", "x")))
-	f.Add(ct, form("B", filePart(strings.Repeat("n", 1100), "x")))
-	f.Add(ct, form("B", [2]string{`Content-Disposition: form-data; name="note"`, "hi"}, filePart("a", "data")))
-	f.Add(ct, form("B", [2]string{`Content-Disposition: form-data; name="file"; filename*=UTF-8''%2e%2e%2fx%00`, "x"}))
-	f.Add(ct, form("B", filePart("big.bin", strings.Repeat("z", fuzzMaxUpload+1))))
-	f.Add(ct, form("B", filePart("fit.bin", strings.Repeat("z", fuzzMaxUpload))))
-	f.Add(ct, []byte("--B\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\ncut off"))
-	f.Add(ct, []byte("garbage"))
-	f.Add("multipart/form-data", []byte(""))
-	f.Add("text/plain", []byte("x"))
-	f.Add(`multipart/form-data; boundary="a b"`, form("a b", filePart("s p a c e", "")))
+	f.Add("", ct, form("B", filePart("a.bin", "hello")))
+	f.Add("", ct, form("B", filePart("../../etc/passwd", strings.Repeat("x", 250))))
+	f.Add("", ct, form("B", filePart(`C:\Users\me\evil.bin`, "x")))
+	f.Add("", ct, form("B", filePart("a\x00b\xff\xfe.bin", "x")))
+	f.Add("", ct, form("B", filePart(strings.Repeat("n", 1100), "x")))
+	f.Add("", ct, form("B", [2]string{`Content-Disposition: form-data; name="note"`, "hi"}, filePart("a", "data")))
+	f.Add("", ct, form("B", [2]string{`Content-Disposition: form-data; name="file"; filename*=UTF-8''%2e%2e%2fx%00`, "x"}))
+	f.Add("", ct, form("B", filePart("big.bin", strings.Repeat("z", fuzzMaxUpload+1))))
+	f.Add("", ct, form("B", filePart("fit.bin", strings.Repeat("z", fuzzMaxUpload))))
+	f.Add("", ct, []byte("--B\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\ncut off"))
+	f.Add("", ct, []byte("garbage"))
+	f.Add("", "multipart/form-data", []byte(""))
+	f.Add("", "text/plain", []byte("x"))
+	f.Add("", `multipart/form-data; boundary="a b"`, form("a b", filePart("s p a c e", "")))
 	var many [][2]string
 	for range 40 {
 		many = append(many, [2]string{`Content-Disposition: form-data; name="x"`, "1"})
 	}
-	f.Add(ct, form("B", append(many, filePart("late", "x"))...))
+	f.Add("", ct, form("B", append(many, filePart("late", "x"))...))
 
-	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+	f.Add("client-42", ct, form("B", filePart("a.bin", "x")))
+	f.Add("bad id\r\nX-Injected: 1", ct, form("B", filePart("a.bin", "x")))
+	f.Add(strings.Repeat("c", 200), ct, form("B", filePart("a.bin", "x")))
+
+	f.Fuzz(func(t *testing.T, correlationID, contentType string, body []byte) {
 		b := newBus()
 		s := newServer(t, b)
 		req := httptest.NewRequest(http.MethodPost, "/data/upload?wait=0", bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("X-Correlation-ID", correlationID)
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
 		res := rec.Result()
@@ -154,6 +159,15 @@ func FuzzUpload(f *testing.F) {
 
 		if res.Header.Get("Content-Type") != "application/json" || !json.Valid(out) {
 			t.Fatalf("status %d answer is not JSON: %q", res.StatusCode, out)
+		}
+		// The correlation id is the client's only if it is a safe token.
+		id := res.Header.Get("X-Correlation-ID")
+		if id == "" || len(id) > 128 || strings.IndexFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+			t.Fatalf("correlation id %q", id)
+		}
+		if id != correlationID && len(correlationID) <= 128 && correlationID != "" &&
+			strings.IndexFunc(correlationID, func(r rune) bool { return r < 0x21 || r > 0x7e }) < 0 {
+			t.Fatalf("a valid correlation id %q came back as %q", correlationID, id)
 		}
 		b.mu.Lock()
 		chunks := append([]messages.StoreChunk(nil), b.chunks...)
