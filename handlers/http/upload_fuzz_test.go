@@ -80,12 +80,17 @@ const fuzzMaxUpload = 4096
 // and a small size limit so that fuzzing reaches both.
 func newServer(t testing.TB, b *bus) *httpport.Server {
 	t.Helper()
-	sender, err := messages.NewSender(b, messages.SenderConfig{ChunkSize: 100, Origin: "zeros"})
+	return newServerWith(t, b, 100, fuzzMaxUpload)
+}
+
+func newServerWith(t testing.TB, b messages.CommandSender, chunkSize int, maxUpload int64) *httpport.Server {
+	t.Helper()
+	sender, err := messages.NewSender(b, messages.SenderConfig{ChunkSize: chunkSize, Origin: "zeros"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	read := noUploads{}
-	s, err := httpport.NewServer(httpport.Config{MaxUploadBytes: fuzzMaxUpload}, httpport.Deps{
+	s, err := httpport.NewServer(httpport.Config{MaxUploadBytes: maxUpload}, httpport.Deps{
 		Self:      messages.Zeros,
 		Sender:    sender,
 		Files:     query.NewListFilesHandler(read),
