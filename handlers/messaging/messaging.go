@@ -248,7 +248,12 @@ func retry(config RouterConfig, log *slog.Logger) message.HandlerMiddleware {
 				if err == nil {
 					return out, nil
 				}
-				if attempt > config.MaxRetries || errors.Is(err, messages.ErrMalformed) || ctx.Err() != nil {
+				if ctx.Err() != nil {
+					// Stopping: whatever failed, the message is delivered
+					// again after the restart, never poisoned.
+					return out, fmt.Errorf("%w (while stopping: %w)", err, ctx.Err())
+				}
+				if attempt > config.MaxRetries || errors.Is(err, messages.ErrMalformed) {
 					if Poisonous(err) {
 						msg.Metadata.Set(messages.HeaderAttemptsPoisoned, strconv.Itoa(attempt))
 						msg.Metadata.Set(messages.HeaderServicePoisoned, string(config.Self))

@@ -84,8 +84,20 @@ func TestRetryStopsWhenTheMessageSucceedsOrTheRouterCloses(t *testing.T) {
 		t.Fatalf("error %v after %d calls", err, calls)
 	}
 
+	// A failure while stopping (a query cut short) is not poison.
 	ctx, cancel := context.WithCancel(context.Background())
-	msg := message.NewMessage("m3", nil)
+	msg := message.NewMessage("m4", nil)
+	msg.SetContext(ctx)
+	_, err = mw(func(*message.Message) ([]*message.Message, error) {
+		cancel()
+		return nil, errors.New("conn closed")
+	})(msg)
+	if Poisonous(err) || msg.Metadata.Get(messages.HeaderAttemptsPoisoned) != "" {
+		t.Fatalf("a failure while stopping would be poisoned: %v", err)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	msg = message.NewMessage("m3", nil)
 	msg.SetContext(ctx)
 	mw = retry(RouterConfig{Self: messages.Zeros, MaxRetries: 3, RetryInterval: time.Hour, MaxRetryInterval: time.Hour}, slog.New(slog.DiscardHandler))
 	calls = 0
