@@ -94,7 +94,7 @@ func TestComposeEnvironmentRunsTheSystem(t *testing.T) {
 	if slices.Equal(args, topics.Command) {
 		t.Fatalf("kafka-topics %v does not name the compose broker kafka:9092", args)
 	}
-	cmd := command(bin, args, local(topics), &topicsOut)
+	cmd := baumCommand(bin, args, local(topics), &topicsOut)
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("kafka-topics %v: %v\n%s", topics.Command, err, topicsOut.String())
 	}
@@ -124,7 +124,7 @@ func TestComposeEnvironmentRunsTheSystem(t *testing.T) {
 		if len(s.Command) > 0 {
 			args = s.Command
 		}
-		r.cmd = command(bin, args, env, r.logs)
+		r.cmd = baumCommand(bin, args, env, r.logs)
 		if err := r.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func TestComposeEnvironmentRunsTheSystem(t *testing.T) {
 			default:
 			}
 			var out bytes.Buffer
-			if err := command(bin, hc[1:], r.env, &out).Run(); err != nil {
+			if err := baumCommand(bin, hc[1:], r.env, &out).Run(); err != nil {
 				return fmt.Sprintf("%s health check: %v %s", role, err, out.String())
 			}
 			return ""
@@ -291,7 +291,7 @@ func scrapeLabels(url string, labels map[string][]string) error {
 }
 
 // command runs the binary with exactly env (nothing from this process).
-func command(bin string, args []string, env map[string]string, out io.Writer) *exec.Cmd {
+func baumCommand(bin string, args []string, env map[string]string, out io.Writer) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{}
 	for k, v := range env {

@@ -3,6 +3,7 @@ package baum
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +24,8 @@ type Config struct {
 	CreateDatabase  bool
 	KafkaBrokers    []string
 	KafkaVersion    string
+	KafkaTLS        kafka.TLSConfig
+	KafkaSASL       kafka.SASLConfig
 	GroupPrefix     string
 	DataDir         string
 	ChunkSize       int
@@ -34,6 +37,16 @@ type Config struct {
 	StartupTimeout  time.Duration
 	LogLevel        string
 	LogFormat       string
+
+	HTTPReadHeaderTimeout time.Duration
+	HTTPIdleReadTimeout   time.Duration
+	HTTPMaxHeaderBytes    int
+}
+
+// Kafka returns the configuration of this service's Kafka clients.
+func (c Config) Kafka() kafka.Config {
+	return kafka.Config{Brokers: c.KafkaBrokers, Version: c.KafkaVersion, ClientID: "baum-" + string(c.Role),
+		TLS: c.KafkaTLS, SASL: c.KafkaSASL}
 }
 
 // envVar is one configuration variable: its name, its default for a role,
@@ -76,6 +89,25 @@ var envVars = []envVar{
 		func(c *Config, v string) error { c.KafkaBrokers = splitList(v); return nil }},
 	{"BAUM_KAFKA_VERSION", "Kafka protocol version to speak (3.x and 4.x brokers accept the default).", fixed("3.6.0"),
 		func(c *Config, v string) error { c.KafkaVersion = v; return nil }},
+	{"BAUM_KAFKA_TLS", "Connect to Kafka over TLS.", fixed("false"),
+		func(c *Config, v string) (err error) { c.KafkaTLS.Enable, err = strconv.ParseBool(v); return }},
+	{"BAUM_KAFKA_TLS_CA_FILE", "PEM file of the authorities that sign the brokers' certificates (default: the system's).", fixed(""),
+		func(c *Config, v string) error { c.KafkaTLS.CAFile = v; return nil }},
+	{"BAUM_KAFKA_TLS_CERT_FILE", "PEM client certificate, for brokers that require one (mutual TLS); with BAUM_KAFKA_TLS_KEY_FILE.", fixed(""),
+		func(c *Config, v string) error { c.KafkaTLS.CertFile = v; return nil }},
+	{"BAUM_KAFKA_TLS_KEY_FILE", "PEM private key of the client certificate.", fixed(""),
+		func(c *Config, v string) error { c.KafkaTLS.KeyFile = v; return nil }},
+	{"BAUM_KAFKA_TLS_INSECURE_SKIP_VERIFY", "Accept any broker certificate (encrypted, but the broker is not authenticated). Tests only.", fixed("false"),
+		func(c *Config, v string) (err error) {
+			c.KafkaTLS.InsecureSkipVerify, err = strconv.ParseBool(v)
+			return
+		}},
+	{"BAUM_KAFKA_SASL_MECHANISM", "SASL authentication to Kafka: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (empty: none).", fixed(""),
+		func(c *Config, v string) error { c.KafkaSASL.Mechanism = strings.ToUpper(v); return nil }},
+	{"BAUM_KAFKA_SASL_USER", "SASL user name.", fixed(""),
+		func(c *Config, v string) error { c.KafkaSASL.User = v; return nil }},
+	{"BAUM_KAFKA_SASL_PASSWORD", "SASL password.", fixed(""),
+		func(c *Config, v string) error { c.KafkaSASL.Password = v; return nil }},
 	{"BAUM_CONSUMER_GROUP_PREFIX", "Start of every consumer group name (`<prefix>-<role>.<handler>`). Changing it re-reads every topic.", fixed("baum"),
 		func(c *Config, v string) error { c.GroupPrefix = v; return nil }},
 	{"BAUM_DATA_DIR", "Directory of this service's staged and stored files.",
@@ -85,6 +117,12 @@ var envVars = []envVar{
 		func(c *Config, v string) (err error) { c.ChunkSize, err = positiveInt(v); return }},
 	{"BAUM_MAX_UPLOAD_BYTES", "Largest file an upload may carry; larger ones get 413.", fixed(strconv.Itoa(10 << 30)),
 		func(c *Config, v string) (err error) { c.MaxUploadBytes, err = strconv.ParseInt(v, 10, 64); return }},
+	{"BAUM_HTTP_READ_HEADER_TIMEOUT", "How long a client may take to send a request's headers; slower ones are cut off.", fixed("10s"),
+		func(c *Config, v string) (err error) { c.HTTPReadHeaderTimeout, err = time.ParseDuration(v); return }},
+	{"BAUM_HTTP_IDLE_READ_TIMEOUT", "How long an upload's body may stall (no byte arriving) before the upload is cut off with 408.", fixed("1m"),
+		func(c *Config, v string) (err error) { c.HTTPIdleReadTimeout, err = time.ParseDuration(v); return }},
+	{"BAUM_HTTP_MAX_HEADER_BYTES", "Largest request header block; larger ones get 431.", fixed("65536"),
+		func(c *Config, v string) (err error) { c.HTTPMaxHeaderBytes, err = positiveInt(v); return }},
 	{"BAUM_UPLOAD_WAIT", "How long POST /data/upload waits for the placement, and DELETE /data/{id} for the delete, before answering 202 (per request: `?wait=`).", fixed("30s"),
 		func(c *Config, v string) (err error) { c.UploadWait, err = time.ParseDuration(v); return }},
 	{"BAUM_FSYNC", "Flush each staged file to disk before its bit count is published (durable against power loss).", fixed("true"),
@@ -181,6 +219,30 @@ func (c Config) Validate() error {
 	}
 	if err := (kafka.Config{Brokers: c.KafkaBrokers, Version: c.KafkaVersion}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("BAUM_KAFKA_BROKERS / BAUM_KAFKA_VERSION: %w", err))
+	}
+	if err := c.KafkaTLS.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("BAUM_KAFKA_TLS_*: %w", err))
+	}
+	for _, f := range []struct{ name, file string }{{"BAUM_KAFKA_TLS_CA_FILE", c.KafkaTLS.CAFile},
+		{"BAUM_KAFKA_TLS_CERT_FILE", c.KafkaTLS.CertFile}, {"BAUM_KAFKA_TLS_KEY_FILE", c.KafkaTLS.KeyFile}} {
+		if f.file == "" {
+			continue
+		}
+		if _, err := os.Stat(f.file); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", f.name, f.file, err))
+		}
+	}
+	if err := c.KafkaSASL.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("BAUM_KAFKA_SASL_*: %w", err))
+	}
+	if c.HTTPReadHeaderTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("BAUM_HTTP_READ_HEADER_TIMEOUT=%s: must be positive", c.HTTPReadHeaderTimeout))
+	}
+	if c.HTTPIdleReadTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("BAUM_HTTP_IDLE_READ_TIMEOUT=%s: must be positive", c.HTTPIdleReadTimeout))
+	}
+	if c.HTTPMaxHeaderBytes < 4096 {
+		errs = append(errs, fmt.Errorf("BAUM_HTTP_MAX_HEADER_BYTES=%d: must be at least 4096", c.HTTPMaxHeaderBytes))
 	}
 	if err := (logging.Config{Level: c.LogLevel, Format: c.LogFormat}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("BAUM_LOG_LEVEL / BAUM_LOG_FORMAT: %w", err))

@@ -47,11 +47,29 @@ type Service struct {
 	kafkaUp atomic.Bool
 }
 
+// Option changes how NewService assembles a service. Tests use options to
+// put faults between the use cases and the adapters; production needs none.
+type Option func(*options)
+
+type options struct {
+	uploads func(command.Uploads) command.Uploads
+}
+
+// WithUploads wraps the upload store the use cases work with (not the one
+// the queries read).
+func WithUploads(wrap func(command.Uploads) command.Uploads) Option {
+	return func(o *options) { o.uploads = wrap }
+}
+
 // NewService connects a service to its database and Kafka (waiting for them
 // up to StartupTimeout), applies migrations, repairs the disk after a crash
 // and assembles the use cases. Run starts it.
-func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Service, err error) {
+func NewService(ctx context.Context, config Config, log *slog.Logger, opts ...Option) (_ *Service, err error) {
 	s := &Service{config: config, log: log}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	defer func() {
 		if err != nil {
 			s.closeAdapters()
@@ -86,14 +104,16 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	s.metrics.WatchTotals(s.store.Totals)
 	wm := s.metrics.Watermill()
 
-	kcfg := kafka.Config{Brokers: config.KafkaBrokers, Version: config.KafkaVersion, ClientID: "baum-" + string(config.Role)}
+	kcfg := config.Kafka()
 	wlog := watermill.NewSlogLoggerWithLevelMapping(log.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill's info lines are per-handler chatter
 	})
 	if err := retry(startCtx, log, "connect to Kafka", func() (err error) {
 		pub, err := kafka.NewPublisher(kcfg, wlog)
 		if err != nil {
-			return err
+			// A broker that refuses a login or a certificate often just
+			// closes the connection: say what was tried.
+			return fmt.Errorf("%s: %w", kcfg.Describe(), err)
 		}
 		s.pub, err = wm.DecoratePublisher(pub)
 		return err
@@ -113,9 +133,13 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	}
 	self := config.Role
 	notifier := app.NewNotifier()
+	var uploads command.Uploads = s.store
+	if o.uploads != nil {
+		uploads = o.uploads(uploads)
+	}
 	deps := command.Deps{
 		Self:     self,
-		Uploads:  s.store,
+		Uploads:  uploads,
 		Disk:     s.disk,
 		Staging:  command.NewStaging(s.disk, app.BitKind(self)),
 		Events:   eventBus,
@@ -159,7 +183,8 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	if err != nil {
 		return nil, err
 	}
-	s.api, err = httpport.NewServer(httpport.Config{MaxUploadBytes: config.MaxUploadBytes, UploadWait: config.UploadWait},
+	s.api, err = httpport.NewServer(httpport.Config{MaxUploadBytes: config.MaxUploadBytes, UploadWait: config.UploadWait,
+		IdleReadTimeout: config.HTTPIdleReadTimeout},
 		httpport.Deps{
 			Self:     self,
 			Sender:   sender,
@@ -182,10 +207,13 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           s.api,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: s.api,
+		// A client that trickles its headers (slowloris) is cut off; a
+		// stalled body is the upload handler's business (IdleReadTimeout),
+		// since a whole-request ReadTimeout would cut off large uploads.
+		ReadHeaderTimeout: config.HTTPReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    config.HTTPMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if s.listener, err = net.Listen("tcp", config.HTTPAddr); err != nil {
@@ -196,6 +224,9 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 
 // API is the service's HTTP port.
 func (s *Service) API() *httpport.Server { return s.api }
+
+// KafkaConfig is how this service connects to Kafka.
+func (s *Service) KafkaConfig() kafka.Config { return s.config.Kafka() }
 
 // Addr is where the HTTP API listens.
 func (s *Service) Addr() string { return s.listener.Addr().String() }

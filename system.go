@@ -2,6 +2,7 @@ package baum
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,13 @@ type SystemConfig struct {
 	Log io.Writer
 	// LogFormat is json or text. Default text.
 	LogFormat string
+	// Options are passed to each service's NewService (tests inject faults
+	// with them).
+	Options map[messages.Service][]Option
+	// BrokerTLS and BrokerUsers secure the in-process broker (see
+	// broker.Config); the services need the matching BAUM_KAFKA_* variables.
+	BrokerTLS   *tls.Config
+	BrokerUsers []broker.User
 }
 
 func (c *SystemConfig) setDefaults() {
@@ -80,7 +88,8 @@ func StartSystem(ctx context.Context, config SystemConfig) (_ *System, err error
 	if err != nil {
 		return nil, err
 	}
-	b, err := broker.Start(broker.Config{Port: config.KafkaPort, DataDir: filepath.Join(config.DataDir, "kafka")}, blog)
+	b, err := broker.Start(broker.Config{Port: config.KafkaPort, DataDir: filepath.Join(config.DataDir, "kafka"),
+		TLS: config.BrokerTLS, Users: config.BrokerUsers}, blog)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +123,7 @@ func StartSystem(ctx context.Context, config SystemConfig) (_ *System, err error
 		if err != nil {
 			return nil, err
 		}
-		s, err := NewService(ctx, c, log)
+		s, err := NewService(ctx, c, log, config.Options[role]...)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", role, err)
 		}

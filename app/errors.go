@@ -11,4 +11,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrStorageFull wraps a write that failed for lack of disk space.
 	ErrStorageFull = errors.New("storage full")
+	// ErrNotStaged says that a file to be stored was never staged here (nor
+	// stored before): its bytes are not on this service's disk and waiting
+	// will not bring them.
+	ErrNotStaged = errors.New("not staged")
 )

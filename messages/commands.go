@@ -3,6 +3,7 @@ package messages
 import (
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -77,6 +78,8 @@ func (c StoreChunk) Validate() error {
 	}
 	if c.Offset < 0 {
 		errs = append(errs, fmt.Errorf("chunk_offset %d is negative", c.Offset))
+	} else if c.Offset > math.MaxInt64-int64(len(c.Data)) {
+		errs = append(errs, fmt.Errorf("chunk_offset %d puts the chunk's end past the largest file size", c.Offset))
 	}
 	if len(c.Data) > MaxChunkSize {
 		errs = append(errs, fmt.Errorf("chunk of %d bytes is over the %d byte limit", len(c.Data), MaxChunkSize))

@@ -13,9 +13,18 @@ const (
 	// TopicEvents carries every event, keyed by upload (= file) id.
 	TopicEvents = "baum.events"
 	// TopicPoison receives messages that could not be processed after retries.
-	// They keep their payload and headers and gain reason_poisoned,
-	// topic_poisoned, handler_poisoned and subscriber_poisoned headers.
+	// They keep their payload, key and headers and gain the Header*Poisoned
+	// headers (and Watermill's subscriber_poisoned).
 	TopicPoison = "baum.poison"
+)
+
+// Headers a message gains on its way to TopicPoison.
+const (
+	HeaderReasonPoisoned   = "reason_poisoned"   // the error that made it poison
+	HeaderTopicPoisoned    = "topic_poisoned"    // the topic it was consumed from
+	HeaderHandlerPoisoned  = "handler_poisoned"  // the handler that gave up on it
+	HeaderServicePoisoned  = "service_poisoned"  // the service that gave up on it: zeros or ones
+	HeaderAttemptsPoisoned = "attempts_poisoned" // how often it was handled: 1 + retries
 )
 
 // Topics lists every topic the services consume, for tools that create topics

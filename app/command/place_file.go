@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/baum-store/baum/app"
@@ -60,9 +59,13 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 			drop = true
 			return nil
 		}
-		if err := disk.Promote(u.ID); errors.Is(err, fs.ErrNotExist) {
-			// Neither staged nor stored: nothing to retry for.
-			return fmt.Errorf("store file %s: its staged bytes are gone: %w", u.ID, err)
+		if err := disk.Promote(u.ID); errors.Is(err, app.ErrNotStaged) {
+			// Counts for an upload this service never staged (replayed from
+			// elsewhere, or its staged file was lost): retrying cannot store
+			// it, so the event goes to the poison topic, where an operator
+			// can replay it once the bytes are back, and the partition
+			// moves on.
+			return fmt.Errorf("store file %s: %w", u.ID, err)
 		} else if err != nil {
 			// Never give up a decided file: retry until the disk lets us.
 			return fmt.Errorf("%w: store file %s: %w", app.ErrUnavailable, u.ID, err)

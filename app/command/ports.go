@@ -51,7 +51,8 @@ type Disk interface {
 	// RemoveStaged removes a staged file; a missing one is not an error.
 	RemoveStaged(id string) error
 	// Promote moves a staged file into storage, durably. If it is already
-	// stored and no longer staged, Promote succeeds.
+	// stored and no longer staged, Promote succeeds; if it is neither, the
+	// error wraps app.ErrNotStaged.
 	Promote(id string) error
 	// Demote moves a stored file back to staging, undoing a Promote whose
 	// transaction did not commit.

@@ -19,6 +19,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -143,8 +144,25 @@ func brokerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.DataDir, "data-dir", "", "keep topics and offsets in this directory across restarts (default: in memory)")
 	fs.IntVar(&c.Partitions, "partitions", 10, "partitions per topic")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 1048588, "largest message the broker takes (message.max.bytes)")
+	certFile := fs.String("tls-cert", "", "PEM certificate: accept TLS connections only (with --tls-key)")
+	keyFile := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	fs.Func("sasl-user", "require SASL and accept this login, MECHANISM:name:password (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); repeatable", func(v string) error {
+		u, err := broker.ParseUser(v)
+		c.Users = append(c.Users, u)
+		return err
+	})
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("broker TLS certificate: %w", err)
+		}
+		c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	log, _ := logging.New(stderr, logging.Config{}, slog.String("service", "broker"))
 	b, err := broker.Start(c, log)
@@ -166,8 +184,11 @@ func envCmd(stdout io.Writer) error {
 		if z != o {
 			def += " / `" + o + "`"
 		}
-		if z == "" {
+		switch {
+		case v.Name == "BAUM_ROLE":
 			def = "(required)"
+		case z == "":
+			def = "(none)"
 		}
 		fmt.Fprintf(stdout, "| `%s` | %s | %s |\n", v.Name, def, v.Help)
 	}

@@ -30,6 +30,12 @@ type Config struct {
 	UploadWait time.Duration
 	// MaxUploadWait caps ?wait=. Default 10 min.
 	MaxUploadWait time.Duration
+	// IdleReadTimeout is how long an upload's body may stall, no byte
+	// arriving, before the upload is cut off with 408 and dropped.
+	// net/http has only a deadline for the whole request, which would cut
+	// off large uploads on slow links; this one moves as data flows.
+	// Default 1 min.
+	IdleReadTimeout time.Duration
 }
 
 // DefaultMaxUploadBytes is the default upload size limit.
@@ -45,6 +51,9 @@ func (c *Config) setDefaults() {
 	if c.MaxUploadWait == 0 {
 		c.MaxUploadWait = 10 * time.Minute
 	}
+	if c.IdleReadTimeout == 0 {
+		c.IdleReadTimeout = time.Minute
+	}
 }
 
 // Validate reports every bad field.
@@ -52,6 +61,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.MaxUploadBytes < 0 {
 		errs = append(errs, fmt.Errorf("MaxUploadBytes %d is negative", c.MaxUploadBytes))
+	}
+	if c.IdleReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("IdleReadTimeout %s is negative", c.IdleReadTimeout))
 	}
 	if c.UploadWait < 0 || c.MaxUploadWait < 0 || c.UploadWait > c.MaxUploadWait && c.MaxUploadWait > 0 {
 		errs = append(errs, fmt.Errorf("UploadWait %s must be between 0 and MaxUploadWait %s", c.UploadWait, c.MaxUploadWait))

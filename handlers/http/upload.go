@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,10 @@ const (
 	multipartSlack = 1 << 20
 )
 
-var errTooLarge = errors.New("file too large")
+var (
+	errTooLarge = errors.New("file too large")
+	errIdle     = errors.New("the request body stalled")
+)
 
 // upload answers POST /data/upload: it streams the multipart "file" part as
 // chunk commands onto the bus, then waits for the placement.
@@ -56,8 +60,15 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	part, status, err := fileOf(multipart.NewReader(r.Body, params["boundary"]))
+	// The deadline stays on if the upload is refused before its end: it
+	// bounds how long net/http then drains the body.
+	body := newIdleReader(w, r.Body, s.config.IdleReadTimeout)
+	part, status, err := fileOf(multipart.NewReader(body, params["boundary"]))
 	if err != nil {
+		if body.timedOut {
+			s.idleTimeout(w, r)
+			return
+		}
 		writeError(w, r, status, err.Error())
 		return
 	}
@@ -74,10 +85,14 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	file := messages.File{UploadID: id.String(), Name: name, ContentType: contentType(part.Header.Get("Content-Type"))}
-	body := &limitedReader{r: part, left: s.config.MaxUploadBytes}
-	sent, err := s.deps.Sender.Send(ctx, file, body)
+	sent, err := s.deps.Sender.Send(ctx, file, &limitedReader{r: part, left: s.config.MaxUploadBytes, atEOF: body.stop})
+	// The body is read: from here on the client only waits for the answer.
+	body.stop()
 	if err != nil {
 		s.deps.Metrics.UploadRejected()
+		if body.timedOut {
+			err = errIdle
+		}
 		s.sendFailed(w, r, file.UploadID, err)
 		return
 	}
@@ -120,7 +135,7 @@ func fileOf(mr *multipart.Reader) (*multipart.Part, int, error) {
 		case err != nil:
 			return nil, http.StatusBadRequest, fmt.Errorf("malformed multipart body: %v", err)
 		case i >= maxParts:
-			return nil, http.StatusBadRequest, fmt.Errorf("more than %d form fields before \"file\"", maxParts)
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("more than %d form fields before \"file\"", maxParts)
 		}
 		if part.FormName() == "file" {
 			return part, 0, nil
@@ -136,10 +151,17 @@ func fileOf(mr *multipart.Reader) (*multipart.Part, int, error) {
 	}
 }
 
-// fileName makes the client's name safe to keep as metadata: valid UTF-8
-// without control characters. (multipart already cut it to its last path
-// element; it is never used in a path anyway.)
+// fileName makes the client's name safe to keep and to show: valid UTF-8
+// without control characters, and without directories, whether written
+// with / or \ (Windows clients send C:\Users\...\name). It is never used
+// in a path anyway: files are stored under their upload id.
 func fileName(name string) (string, error) {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	if name == "." || name == ".." {
+		name = ""
+	}
 	name = strings.ToValidUTF8(name, "\uFFFD")
 	name = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
@@ -199,6 +221,8 @@ func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, id string, e
 		}
 	}()
 	switch {
+	case errors.Is(err, errIdle):
+		s.idleTimeout(w, r)
 	case errors.Is(err, errTooLarge):
 		writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than the %d byte limit", s.config.MaxUploadBytes))
 	case errors.Is(err, messages.ErrSend):
@@ -211,10 +235,12 @@ func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, id string, e
 	}
 }
 
-// limitedReader fails with errTooLarge once more than left bytes are read.
+// limitedReader fails with errTooLarge once more than left bytes are read,
+// and calls atEOF when the file ends.
 type limitedReader struct {
-	r    io.Reader
-	left int64
+	r     io.Reader
+	left  int64
+	atEOF func()
 }
 
 func (l *limitedReader) Read(p []byte) (int, error) {
@@ -226,5 +252,58 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.left < 0 {
 		return n, errTooLarge
 	}
+	if err == io.EOF && l.atEOF != nil { //nolint:errorlint // io.EOF is returned unwrapped by contract
+		l.atEOF()
+	}
 	return n, err
+}
+
+func (s *Server) idleTimeout(w http.ResponseWriter, r *http.Request) {
+	s.deps.Log.InfoContext(r.Context(), "upload cut off: the body stalled", "idle_read_timeout", s.config.IdleReadTimeout.String())
+	w.Header().Set("Connection", "close")
+	writeError(w, r, http.StatusRequestTimeout, fmt.Sprintf("no data arrived for %s; the upload was dropped", s.config.IdleReadTimeout))
+}
+
+// idleReader reads a request body with a deadline that moves on with every
+// read: a body that stalls for longer than idle fails, one that trickles
+// steadily does not.
+type idleReader struct {
+	r        io.Reader
+	rc       *http.ResponseController
+	idle     time.Duration
+	timedOut bool
+	stopped  bool
+}
+
+func newIdleReader(w http.ResponseWriter, r io.Reader, idle time.Duration) *idleReader {
+	return &idleReader{r: r, rc: http.NewResponseController(w), idle: idle}
+}
+
+func (b *idleReader) Read(p []byte) (int, error) {
+	if b.timedOut {
+		return 0, errIdle
+	}
+	if !b.stopped {
+		// ErrNotSupported: not a real connection (tests with a recorder).
+		if err := b.rc.SetReadDeadline(time.Now().Add(b.idle)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return 0, err
+		}
+	}
+	n, err := b.r.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		b.timedOut = true
+		return n, errIdle
+	}
+	return n, err
+}
+
+// stop lifts the deadline once the body is read. The server keeps reading
+// the connection in the background to notice a client that leaves; a
+// deadline left behind would cancel the request while it waits for the
+// placement.
+func (b *idleReader) stop() {
+	if !b.stopped && !b.timedOut {
+		b.stopped = true
+		b.rc.SetReadDeadline(time.Time{})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -30,10 +31,14 @@ type RouterConfig struct {
 	GroupPrefix string
 	// MaxRetries is how many times a failing message is retried in process
 	// before it is poisoned (or, for a passing failure, delivered again
-	// later). Default 3.
+	// later). A malformed message is never retried: its bytes will not
+	// change. Default 3.
 	MaxRetries int
-	// RetryInterval is the first retry's back-off; it doubles up to 2 s. Default 100 ms.
+	// RetryInterval is the first retry's back-off; it doubles up to
+	// MaxRetryInterval. Default 100 ms.
 	RetryInterval time.Duration
+	// MaxRetryInterval caps the back-off. Default 2 s.
+	MaxRetryInterval time.Duration
 	// CloseTimeout bounds how long Close waits for handlers. Default 30 s.
 	CloseTimeout time.Duration
 	// OnPoisoned is told of each message sent to the poison topic (for metrics).
@@ -49,6 +54,9 @@ func (c *RouterConfig) setDefaults() {
 	}
 	if c.RetryInterval == 0 {
 		c.RetryInterval = 100 * time.Millisecond
+	}
+	if c.MaxRetryInterval == 0 {
+		c.MaxRetryInterval = 2 * time.Second
 	}
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = 30 * time.Second
@@ -67,8 +75,8 @@ func (c RouterConfig) Validate() error {
 	if c.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("MaxRetries %d is negative", c.MaxRetries))
 	}
-	if c.RetryInterval < 0 {
-		errs = append(errs, fmt.Errorf("RetryInterval %s is negative", c.RetryInterval))
+	if c.RetryInterval < 0 || c.MaxRetryInterval < c.RetryInterval {
+		errs = append(errs, fmt.Errorf("RetryInterval %s must be from 0 to MaxRetryInterval %s", c.RetryInterval, c.MaxRetryInterval))
 	}
 	return errors.Join(errs...)
 }
@@ -114,20 +122,15 @@ func NewRouter(config RouterConfig, h Handlers, pub message.Publisher, subscribe
 	if err != nil {
 		return nil, err
 	}
-	// Outermost first. The poison queue sits outside Retry so that it sees
-	// an error only once the retries are spent.
+	// Outermost first. The poison queue sits outside the retries so that it
+	// sees an error only once they are spent; the type check sits inside
+	// them so that what it refuses is annotated like any other poison.
 	router.AddMiddleware(
 		withCorrelation,
 		logPoisoned(log, config.OnPoisoned),
 		poison,
+		retry(config, log),
 		knownMessages,
-		middleware.Retry{
-			MaxRetries:      config.MaxRetries,
-			InitialInterval: config.RetryInterval,
-			MaxInterval:     2 * time.Second,
-			Multiplier:      2,
-			Logger:          wlog,
-		}.Middleware,
 		correlateErrors,
 		middleware.CorrelationID,
 		middleware.Recoverer,
@@ -227,6 +230,52 @@ func knownMessages(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
+// retry handles a failing message again in process, up to MaxRetries times,
+// waiting RetryInterval before the first retry and twice as long before each
+// next one (up to MaxRetryInterval): a database that blinks or a lock that
+// frees lets it through without a redelivery. It blocks the message's
+// partition meanwhile, which keeps the upload's messages in order.
+//
+// Each failed attempt is logged with the message's identity and the wait
+// before the next. A malformed message is not retried. A message that still
+// fails leaves with the number of attempts and the service's name in its
+// headers, which the poison queue keeps.
+func retry(config RouterConfig, log *slog.Logger) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			ctx := msg.Context()
+			delay := config.RetryInterval
+			for attempt := 1; ; attempt++ {
+				out, err := h(msg)
+				if err == nil {
+					return out, nil
+				}
+				if ctx.Err() != nil {
+					// Stopping: whatever failed, the message is delivered
+					// again after the restart, never poisoned.
+					return out, fmt.Errorf("%w (while stopping: %w)", err, ctx.Err())
+				}
+				if attempt > config.MaxRetries || errors.Is(err, messages.ErrMalformed) {
+					if Poisonous(err) {
+						msg.Metadata.Set(messages.HeaderAttemptsPoisoned, strconv.Itoa(attempt))
+						msg.Metadata.Set(messages.HeaderServicePoisoned, string(config.Self))
+					}
+					return out, err
+				}
+				log.WarnContext(ctx, "message failed; retrying", "message_uuid", msg.UUID,
+					"name", msg.Metadata.Get(messages.HeaderName), "topic", message.SubscribeTopicFromCtx(ctx),
+					"handler", message.HandlerNameFromCtx(ctx), "attempt", attempt, "retry_in", delay.String(), "error", err)
+				select {
+				case <-time.After(delay):
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+				delay = min(2*delay, config.MaxRetryInterval)
+			}
+		}
+	}
+}
+
 // logPoisoned logs and counts each message on its way to the poison topic.
 func logPoisoned(log *slog.Logger, onPoisoned func(topic, handler string)) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
@@ -236,7 +285,8 @@ func logPoisoned(log *slog.Logger, onPoisoned func(topic, handler string)) messa
 				onPoisoned(message.SubscribeTopicFromCtx(msg.Context()), message.HandlerNameFromCtx(msg.Context()))
 				log.ErrorContext(msg.Context(), "message poisoned", "message_uuid", msg.UUID,
 					"name", msg.Metadata.Get(messages.HeaderName), "topic", message.SubscribeTopicFromCtx(msg.Context()),
-					"handler", message.HandlerNameFromCtx(msg.Context()), "reason", reason)
+					"handler", message.HandlerNameFromCtx(msg.Context()), "attempts", msg.Metadata.Get(messages.HeaderAttemptsPoisoned),
+					"reason", reason)
 			}
 			return out, err
 		}

@@ -5,10 +5,12 @@
 package broker
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -27,6 +29,41 @@ type Config struct {
 	// MaxMessageBytes is the broker's message.max.bytes. Default 1048588,
 	// Kafka's default.
 	MaxMessageBytes int
+	// TLS, if set, makes the broker accept TLS connections only.
+	TLS *tls.Config
+	// Users, if any, makes the broker require SASL authentication: each
+	// logs in with its own mechanism.
+	Users []User
+}
+
+// User is one SASL login the broker accepts.
+type User struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string
+	Name      string
+	Password  string
+}
+
+// ParseUser reads a user written MECHANISM:name:password.
+func ParseUser(s string) (User, error) {
+	parts := strings.SplitN(s, ":", 3)
+	if len(parts) != 3 || parts[1] == "" {
+		return User{}, fmt.Errorf("SASL user %q is not MECHANISM:name:password", s)
+	}
+	u := User{Mechanism: strings.ToUpper(parts[0]), Name: parts[1], Password: parts[2]}
+	return u, u.validate()
+}
+
+func (u User) validate() error {
+	switch u.Mechanism {
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		return fmt.Errorf("SASL mechanism %q of user %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", u.Mechanism, u.Name)
+	}
+	if u.Name == "" {
+		return errors.New("a SASL user has no name")
+	}
+	return nil
 }
 
 func (c *Config) setDefaults() {
@@ -49,6 +86,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageBytes < 1024 {
 		errs = append(errs, fmt.Errorf("max message bytes %d is too small", c.MaxMessageBytes))
+	}
+	for _, u := range c.Users {
+		errs = append(errs, u.validate())
 	}
 	return errors.Join(errs...)
 }
@@ -78,13 +118,24 @@ func Start(config Config, logger *slog.Logger) (*Broker, error) {
 	if config.DataDir != "" {
 		opts = append(opts, kfake.DataDir(config.DataDir))
 	}
+	if config.TLS != nil {
+		opts = append(opts, kfake.TLS(config.TLS))
+	}
+	if len(config.Users) > 0 {
+		// Superusers: the broker has no ACLs to check; a login is enough.
+		opts = append(opts, kfake.EnableSASL())
+		for _, u := range config.Users {
+			opts = append(opts, kfake.Superuser(u.Mechanism, u.Name, u.Password))
+		}
+	}
 	cluster, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
 	b := &Broker{cluster: cluster}
 	if logger != nil {
-		logger.Info("Kafka-protocol broker listening", "addrs", b.Addrs(), "data_dir", config.DataDir, "partitions", config.Partitions)
+		logger.Info("Kafka-protocol broker listening", "addrs", b.Addrs(), "data_dir", config.DataDir, "partitions", config.Partitions,
+			"tls", config.TLS != nil, "sasl_users", len(config.Users))
 	}
 	return b, nil
 }

@@ -9,6 +9,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -29,6 +30,19 @@ func init() {
 // package kafkaclient, so that outside programs connect exactly as the
 // services do.
 type Config = kafkaclient.Config
+
+// TLSConfig and SASLConfig secure the connections; see kafkaclient.
+type (
+	TLSConfig  = kafkaclient.TLSConfig
+	SASLConfig = kafkaclient.SASLConfig
+)
+
+// SASL mechanisms the services speak.
+const (
+	SASLPlain       = kafkaclient.SASLPlain
+	SASLScramSHA256 = kafkaclient.SASLScramSHA256
+	SASLScramSHA512 = kafkaclient.SASLScramSHA512
+)
 
 // NewPublisher returns a Watermill publisher keyed by messages.PartitionKey.
 func NewPublisher(config Config, logger watermill.LoggerAdapter) (message.Publisher, error) {
@@ -73,13 +87,13 @@ func (p *Probe) check() error {
 		sc.Metadata.Retry.Max = 0
 		client, err := sarama.NewClient(p.config.Brokers, sc)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", p.config.Describe(), err)
 		}
 		p.client = client
 	}
 	if err := p.client.RefreshMetadata(); err != nil {
 		p.client.Close()
-		return err
+		return fmt.Errorf("%s: %w", p.config.Describe(), err)
 	}
 	return nil
 }

@@ -162,6 +162,12 @@ func (d *Disk) Promote(id string) error {
 			if ok, _ := exists(to); ok {
 				return nil // promoted before
 			}
+			// With the staging directory in place, the file itself is
+			// missing: no retry will bring it. Without it, the disk is
+			// not there (unmounted?), which may pass.
+			if ok, _ := exists(d.staging); ok {
+				return fmt.Errorf("%w: upload %s has no staged file", app.ErrNotStaged, id)
+			}
 		}
 		return wrap(err)
 	}

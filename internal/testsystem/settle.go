@@ -8,6 +8,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/baum-store/baum/handlers/messaging"
+	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -23,9 +24,23 @@ var handlerTopics = map[string]string{
 // committed every message published so far: nothing is left to handle.
 func WaitSettled(t testing.TB, brokers []string, groupPrefix string, timeout time.Duration) {
 	t.Helper()
-	config := sarama.NewConfig()
-	config.Version = sarama.V3_6_0_0
-	client, err := sarama.NewClient(brokers, config)
+	waitSettled(t, kafka.Config{Brokers: brokers}, groupPrefix, timeout)
+}
+
+// WaitSettled is WaitSettled for this system's broker and its default group
+// prefix, over the services' own TLS and SASL settings.
+func (s *System) WaitSettled(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	waitSettled(t, s.Kafka, "baum", timeout)
+}
+
+func waitSettled(t testing.TB, kcfg kafka.Config, groupPrefix string, timeout time.Duration) {
+	t.Helper()
+	config, err := kcfg.SaramaConfig()
+	if err != nil {
+		t.Fatalf("settle: %v", err)
+	}
+	client, err := sarama.NewClient(kcfg.Brokers, config)
 	if err != nil {
 		t.Fatalf("settle: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/baum-store/baum"
+	"github.com/baum-store/baum/infra/broker"
+	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -44,6 +47,9 @@ type System struct {
 	DataDir  string
 	DBPrefix string
 	Logs     *SyncBuffer
+	// Kafka is how the services connect to the broker (TLS and SASL
+	// included); tests' own clients use it too.
+	Kafka kafka.Config
 
 	config baum.SystemConfig
 	cancel context.CancelFunc
@@ -51,9 +57,49 @@ type System struct {
 	once   *sync.Once
 }
 
+// Option changes how Start starts a System.
+type Option func(*baum.SystemConfig)
+
+// WithServiceOptions passes options to one service's baum.NewService.
+func WithServiceOptions(role messages.Service, opts ...baum.Option) Option {
+	return func(c *baum.SystemConfig) {
+		if c.Options == nil {
+			c.Options = map[messages.Service][]baum.Option{}
+		}
+		c.Options[role] = append(c.Options[role], opts...)
+	}
+}
+
+// WithBroker secures the broker: TLS with this configuration (nil: none)
+// and SASL with these users (none: no SASL). The services need the
+// matching BAUM_KAFKA_* variables.
+func WithBroker(tlsConfig *tls.Config, users ...broker.User) Option {
+	return func(c *baum.SystemConfig) { c.BrokerTLS, c.BrokerUsers = tlsConfig, users }
+}
+
+// WithPostgresURL has the services connect to PostgreSQL with this server
+// URL (its query parameters, such as sslmode, included) instead of
+// PostgresURL(). It must name the same server.
+func WithPostgresURL(url string) Option {
+	return func(c *baum.SystemConfig) { c.PostgresURL = url }
+}
+
 // Start starts a System with the given BAUM_* variables set, and stops it
 // and drops its databases when the test ends.
-func Start(t testing.TB, env map[string]string) *System {
+func Start(t testing.TB, env map[string]string, opts ...Option) *System {
+	t.Helper()
+	sys, err := TryStart(t, env, opts...)
+	if err != nil {
+		t.Fatalf("start system: %v\n%s", err, sys.Logs.Tail(40))
+	}
+	sys.WaitReady(t)
+	return sys
+}
+
+// TryStart is Start for a system that may fail to start: it returns the
+// error (and a System whose Logs tell more) instead of failing the test. A
+// system that starts is not waited for.
+func TryStart(t testing.TB, env map[string]string, opts ...Option) (*System, error) {
 	t.Helper()
 	prefix := "baumtest_" + randomHex(6)
 	sys := &System{DataDir: t.TempDir(), DBPrefix: prefix, Logs: &SyncBuffer{}}
@@ -65,6 +111,9 @@ func Start(t testing.TB, env map[string]string) *System {
 		Log:            sys.Logs,
 		LogFormat:      "json",
 	}
+	for _, opt := range opts {
+		opt(&sys.config)
+	}
 	t.Cleanup(func() { DropDatabases(t, prefix) })
 	t.Cleanup(func() {
 		sys.Stop(t)
@@ -72,25 +121,25 @@ func Start(t testing.TB, env map[string]string) *System {
 			t.Logf("last log lines:\n%s", sys.Logs.Tail(60))
 		}
 	})
-	sys.start(t)
-	return sys
+	return sys, sys.start()
 }
 
-func (s *System) start(t testing.TB) {
-	t.Helper()
+func (s *System) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	running, err := baum.StartSystem(ctx, s.config)
 	if err != nil {
 		cancel()
-		t.Fatalf("start system: %v\n%s", err, s.Logs.Tail(40))
+		return err
 	}
 	s.System, s.cancel, s.done, s.once = running, cancel, make(chan error, 1), &sync.Once{}
+	s.Kafka = running.Services[messages.Zeros].KafkaConfig()
+	s.Kafka.ClientID = "baum-test"
 	s.URL = map[messages.Service]string{}
 	for role, svc := range running.Services {
 		s.URL[role] = "http://" + svc.Addr()
 	}
 	go func() { s.done <- running.Run(ctx) }()
-	s.WaitReady(t)
+	return nil
 }
 
 // Restart stops the system gracefully and starts it again on the same
@@ -98,7 +147,10 @@ func (s *System) start(t testing.TB) {
 func (s *System) Restart(t testing.TB) {
 	t.Helper()
 	s.Stop(t)
-	s.start(t)
+	if err := s.start(); err != nil {
+		t.Fatalf("restart system: %v\n%s", err, s.Logs.Tail(40))
+	}
+	s.WaitReady(t)
 }
 
 // WaitReady waits until both services answer /readyz with 200.
@@ -114,7 +166,7 @@ func (s *System) WaitReady(t testing.TB) {
 	})
 }
 
-// Stop stops the system gracefully (once).
+// Stop stops the system gracefully (once per start).
 func (s *System) Stop(t testing.TB) {
 	if s.once == nil {
 		return

@@ -50,6 +50,11 @@ type Config struct {
 	// NackResendSleep is how long a message whose handler failed with a
 	// passing error waits before it is delivered again. Default 500 ms.
 	NackResendSleep time.Duration
+	// TLS encrypts every connection (publisher, subscribers, probes).
+	// Default plaintext.
+	TLS TLSConfig
+	// SASL authenticates every connection. Default none.
+	SASL SASLConfig
 }
 
 func (c *Config) setDefaults() {
@@ -92,11 +97,13 @@ func (c Config) Validate() error {
 	if c.DialTimeout < 0 {
 		errs = append(errs, fmt.Errorf("dial timeout %s is negative", c.DialTimeout))
 	}
+	errs = append(errs, c.TLS.Validate(), c.SASL.Validate())
 	return errors.Join(errs...)
 }
 
 // SaramaConfig returns the Sarama settings every client shares: version,
-// client id and timeouts.
+// client id, timeouts, TLS and SASL. Tools and tests that talk to the same
+// brokers start from it.
 func (c Config) SaramaConfig() (*sarama.Config, error) {
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
@@ -110,6 +117,9 @@ func (c Config) SaramaConfig() (*sarama.Config, error) {
 	sc.Net.WriteTimeout = 30 * time.Second
 	sc.Metadata.Retry.Max = 5
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
+	if err := c.secure(sc); err != nil {
+		return nil, err
+	}
 	return sc, nil
 }
 
