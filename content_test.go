@@ -315,7 +315,7 @@ func TestDownloadNamesTheFileSafelyAndTypesIt(t *testing.T) {
 	}{
 		{"Grüße, 世界.txt", "text/plain; charset=utf-8", text, "Grüße, 世界.txt",
 			want{"Grüße, 世界.txt", "Gr__e, __.txt", "text/plain; charset=utf-8"}},
-		{"../x", "", text, "x", want{"x", "x", "text/plain; charset=utf-8"}}, // multipart keeps the last element only
+		{"../x", "", text, "x", want{"x", "x", "text/plain; charset=utf-8"}},                                                        // multipart keeps the last element only
 		{`..\..\evil.exe`, "application/octet-stream", text, "evil.exe", want{"evil.exe", "evil.exe", "text/plain; charset=utf-8"}}, // a Windows path: its last element only
 		{"page.html", "text/html", []byte("<html><script>alert(1)</script></html>"), "page.html", want{"page.html", "page.html", "text/html"}},
 		{"picture.png", "", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "picture.png", want{"picture.png", "picture.png", "image/png"}},
