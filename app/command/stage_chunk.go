@@ -114,7 +114,7 @@ func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.
 	if st.pos != c.Size {
 		return h.fail(ctx, st, messages.ReasonSizeMismatch, fmt.Sprintf("staged %d bytes, the upload declares %d", st.pos, c.Size))
 	}
-	sum := hex.EncodeToString(st.hash.Sum(nil))
+	sum := hex.EncodeToString(st.sum())
 	if sum != c.SHA256 {
 		return h.fail(ctx, st, messages.ReasonChecksumMismatch, fmt.Sprintf("staged bytes hash to %s, the upload declares %s", sum, c.SHA256))
 	}
