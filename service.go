@@ -154,7 +154,8 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	}
 	wm.AddPrometheusRouterMetrics(s.router)
 
-	sender, err := messages.NewSender(commandBus, messages.SenderConfig{ChunkSize: config.ChunkSize, Origin: string(self)})
+	sender, err := messages.NewSender(commandBus, messages.SenderConfig{ChunkSize: config.ChunkSize, Origin: string(self),
+		ReuseBuffers: true})
 	if err != nil {
 		return nil, err
 	}

@@ -88,7 +88,7 @@ type stager struct {
 	dir     string
 }
 
-func newStager(t *testing.T, dir string, uploads *memUploads, newHash func() hash.Hash) *stager {
+func newStager(t testing.TB, dir string, uploads *memUploads, newHash func() hash.Hash) *stager {
 	t.Helper()
 	disk, err := storage.Open(dir)
 	if err != nil {

@@ -1,8 +1,10 @@
-// Package kafka connects a BAUM service to Kafka through watermill-kafka and
-// Sarama, with the settings that keep messages from being lost: acks from all
-// in-sync replicas, an idempotent producer, new consumer groups starting from
-// the oldest offset, and small prefetch buffers so memory does not grow with
-// the size of the files passing through.
+// Package kafka connects a BAUM service to Kafka through Sarama: consumer
+// groups through watermill-kafka's subscriber, publishing through a
+// Watermill publisher of our own on Sarama's asynchronous producer (see
+// Publisher), with the settings that keep messages from being lost: acks
+// from all in-sync replicas, an idempotent producer, new consumer groups
+// starting from the oldest offset, and small prefetch buffers so memory does
+// not grow with the size of the files passing through.
 package kafka
 
 import (
@@ -18,8 +20,6 @@ import (
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 	gometrics "github.com/rcrowley/go-metrics"
-
-	"github.com/baum-store/baum/messages"
 )
 
 func init() {
@@ -140,19 +140,6 @@ func (c Config) SubscriberConfig() (*sarama.Config, error) {
 	sc.Consumer.Fetch.Default = 1 << 20
 	sc.Consumer.Fetch.Max = 4 << 20
 	return sc, nil
-}
-
-// NewPublisher returns a Watermill publisher keyed by messages.PartitionKey.
-func NewPublisher(config Config, logger watermill.LoggerAdapter) (message.Publisher, error) {
-	sc, err := config.PublisherConfig()
-	if err != nil {
-		return nil, err
-	}
-	return wkafka.NewPublisher(wkafka.PublisherConfig{
-		Brokers:               config.Brokers,
-		Marshaler:             wkafka.NewWithPartitioningMarshaler(messages.PartitionKey),
-		OverwriteSaramaConfig: sc,
-	}, logger)
 }
 
 // NewSubscriber returns a Watermill subscriber in consumer group `group`.
