@@ -42,6 +42,7 @@ type Service struct {
 	metrics  *metrics.Registry
 	http     *http.Server
 	listener net.Listener
+	profiler *Profiler
 
 	kafkaUp atomic.Bool
 }
@@ -189,6 +190,11 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	if s.listener, err = net.Listen("tcp", config.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", config.HTTPAddr, err)
 	}
+	if config.PprofAddr != "" {
+		if s.profiler, err = StartProfiler(config.PprofAddr, log); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -247,6 +253,9 @@ func (s *Service) closeAdapters() {
 	}
 	if s.listener != nil {
 		s.listener.Close()
+	}
+	if s.profiler != nil {
+		s.profiler.Close()
 	}
 }
 

@@ -96,7 +96,10 @@ func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.
 			return false, nil
 		}
 	}
-	if u == nil || u.Name == "" && u.ContentType == "" && u.Origin == "" {
+	// A file of one chunk is described by finish, in the transaction that
+	// records its count: one database commit less per small upload.
+	whole := c.Offset == 0 && c.Last
+	if !whole && (u == nil || u.Name == "" && u.ContentType == "" && u.Origin == "") {
 		if err := h.Uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
 			u.Describe(c.Name, c.ContentType, c.Origin)
 			return nil

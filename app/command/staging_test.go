@@ -27,6 +27,7 @@ import (
 type memUploads struct {
 	mu      sync.Mutex
 	uploads map[string]app.Upload
+	updates int // transactions run
 }
 
 func newMemUploads() *memUploads { return &memUploads{uploads: map[string]app.Upload{}} }
@@ -44,6 +45,7 @@ func (m *memUploads) Get(_ context.Context, id string) (*app.Upload, error) {
 func (m *memUploads) Update(_ context.Context, id string, fn func(*app.Upload, command.FileIndex) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.updates++
 	u, ok := m.uploads[id]
 	if !ok {
 		u = *app.NewUpload(id)
@@ -307,5 +309,24 @@ func TestStagingFailsOnAWrongHash(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "staging", id)); !os.IsNotExist(err) {
 		t.Fatalf("staged file still there: %v", err)
+	}
+}
+
+// TestOneChunkFileStagesInOneTransaction: a file that fits one chunk is
+// described and recorded as staged in a single transaction (each one is a
+// commit, an fsync of PostgreSQL's log, on every small upload's path).
+func TestOneChunkFileStagesInOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	uploads := newMemUploads()
+	s := newStager(t, t.TempDir(), uploads, nil)
+	data := randomData(3, 4096)
+	id := uuid.NewString()
+	if err := s.handler.Handle(ctx, chunks(id, data, 1<<20)[0]); err != nil {
+		t.Fatal(err)
+	}
+	checkCount(t, s.counted(t), data)
+	u, _ := uploads.Get(ctx, id)
+	if uploads.updates != 1 || u.Name != "f.bin" || u.Origin != "test" {
+		t.Fatalf("%d transactions, upload %+v; want 1, described", uploads.updates, u)
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	sq "github.com/Masterminds/squirrel"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/baum-store/baum/app"
@@ -100,25 +102,56 @@ func (s *Store) Upload(ctx context.Context, id string) (*app.Upload, error) {
 }
 
 // Update implements command.Uploads.
+//
+// It takes two round trips to the database where a plain transaction takes
+// five: BEGIN, the insert that makes sure the record exists and the SELECT
+// that locks it go in one pipelined batch, the UPDATE and COMMIT in another.
+// Every message a service handles runs at least one Update, and on small
+// uploads the round trips (a system call and a wake-up each, on both sides)
+// were most of a service's CPU time (docs/benchmarks.md).
 func (s *Store) Update(ctx context.Context, id string, fn func(u *app.Upload, files command.FileIndex) error) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "INSERT INTO uploads (id, state) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, app.Receiving); err != nil {
-			return err
+	return s.classify(ctx, s.update(ctx, id, fn))
+}
+
+func (s *Store) update(ctx context.Context, id string, fn func(u *app.Upload, files command.FileIndex) error) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// Released after the deferred rollback below. A connection still inside
+	// a transaction (the rollback failed too) is closed by the pool, never
+	// handed out again.
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			conn.Exec(rctx, "ROLLBACK")
 		}
-		sql, args := psql.Select(uploadColumns...).From("uploads").Where(sq.Eq{"id": id}).Suffix("FOR UPDATE").MustSql()
-		u, err := scanUpload(tx.QueryRow(ctx, sql, args...))
-		if err != nil {
-			return err
-		}
-		before := *u
-		before.Keepers, before.StoredIn = slices.Clone(u.Keepers), slices.Clone(u.StoredIn)
-		if err := fn(u, fileIndex{tx}); err != nil {
-			return err
-		}
-		if reflect.DeepEqual(&before, u) {
-			return nil
-		}
-		sql, args = psql.Update("uploads").SetMap(map[string]any{
+	}()
+
+	lock, lockArgs := psql.Select(uploadColumns...).From("uploads").Where(sq.Eq{"id": id}).Suffix("FOR UPDATE").MustSql()
+	open := &pgx.Batch{}
+	open.Queue("BEGIN")
+	open.Queue("INSERT INTO uploads (id, state) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, app.Receiving)
+	open.Queue(lock, lockArgs...)
+	results := conn.SendBatch(ctx, open)
+	_, errBegin := results.Exec()
+	_, errInsert := results.Exec()
+	u, errLock := scanUpload(results.QueryRow())
+	if err := errors.Join(errBegin, errInsert, errLock, results.Close()); err != nil {
+		return err
+	}
+
+	before := *u
+	before.Keepers, before.StoredIn = slices.Clone(u.Keepers), slices.Clone(u.StoredIn)
+	if err := fn(u, fileIndex{conn}); err != nil {
+		return err
+	}
+	finish := &pgx.Batch{}
+	if !reflect.DeepEqual(&before, u) {
+		sql, args := psql.Update("uploads").SetMap(map[string]any{
 			"state": string(u.State), "name": u.Name, "content_type": u.ContentType, "origin": u.Origin,
 			"received_bytes": u.ReceivedBytes, "staged": u.Staged, "staged_count": int64(u.StagedCount),
 			"staging_error": u.StagingError, "size": u.Size, "sha256": u.SHA256,
@@ -127,13 +160,24 @@ func (s *Store) Update(ctx context.Context, id string, fn func(u *app.Upload, fi
 			"kept": u.Kept, "deleted": u.Deleted, "failure_reason": u.FailureReason,
 			"failure_detail": u.FailureDetail, "failed_by": string(u.FailedBy), "updated_at": sq.Expr("now()"),
 		}).Where(sq.Eq{"id": id}).MustSql()
-		_, err = tx.Exec(ctx, sql, args...)
+		finish.Queue(sql, args...)
+	}
+	// After a failed statement the server skips the rest of the batch, the
+	// COMMIT included, and the deferred ROLLBACK ends the transaction.
+	finish.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, finish).Close(); err != nil {
 		return err
-	})
-	return s.classify(ctx, err)
+	}
+	committed = true
+	return nil
 }
 
-type fileIndex struct{ tx pgx.Tx }
+// execer runs a statement: the connection an Update holds.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+type fileIndex struct{ tx execer }
 
 // Add implements command.FileIndex.
 func (f fileIndex) Add(ctx context.Context, file app.File) error {
