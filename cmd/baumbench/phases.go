@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/baum-store/baum/messages"
 )
 
 // runKernels runs the Go benchmarks of the bit-counting kernel and of the
@@ -40,7 +42,7 @@ func (b *bench) runKernels() error {
 	b.add("Bit count", "read baseline, one word per cache line (same run)", values(lines, "BenchmarkOnesVsRead", "readlines-GB/s"), gbps,
 		"count/read "+ratioRange(values(lines, "BenchmarkOnesVsRead", "ratio-lines")))
 	inCache := mbToGB(values(lines, "BenchmarkOnes/256KiB", "MB/s"))
-	b.add("Bit count", "bits.Ones over one 256 KiB chunk (in cache)", inCache, gbps, "")
+	b.add("Bit count", "bits.Ones over a 256 KiB buffer (in cache)", inCache, gbps, "")
 
 	b.logf("staging benchmarks (go test -bench ./app/command, -count %s)", count)
 	st, _, err := goBench(b.root, "./app/command", "^BenchmarkStaging$", nil, "-benchtime", "3x", "-count", count)
@@ -53,17 +55,18 @@ func (b *bench) runKernels() error {
 		return err
 	}
 	sha := values(st, "BenchmarkStaging/sha256", "MB/s")
+	chunk := size(messages.DefaultChunkSize)
 	shaOff := values(noNI, "BenchmarkStaging/sha256", "MB/s")
 	shaNI := "no sha_ni CPU flag: Go's crypto/sha256 uses the AVX2/SSE path"
 	if strings.Contains(b.machine.CPUFlags, "sha_ni") {
 		shaNI = "CPU has SHA-NI; Go's crypto/sha256 uses it (blockSHANI)"
 	}
-	b.add("Hashing", "SHA-256 (crypto/sha256) over 64 MiB in 256 KiB writes", sha, mbps,
+	b.add("Hashing", "SHA-256 (crypto/sha256) over 64 MiB in "+chunk+" writes", sha, mbps,
 		fmt.Sprintf("%s; in-cache count is %s× faster", shaNI, ratioOf(inCache, mbToGB(sha))))
 	b.add("Hashing", "SHA-256 with SHA-NI off (GODEBUG=cpu.sha=off)", shaOff, mbps,
 		fmt.Sprintf("SHA-NI speed-up %s×", ratioOf(sha, shaOff)))
 	write := values(st, "BenchmarkStaging/write", "MB/s")
-	b.add("Staging", "write only: 64 MiB staged file, 256 KiB chunks (page cache)", write, mbps, "")
+	b.add("Staging", "write only: 64 MiB staged file in "+chunk+" chunks (page cache)", write, mbps, "")
 	seq := values(st, "BenchmarkStaging/sequential", "MB/s")
 	b.add("Staging", "write, then hash, then count, one after the other", seq, mbps, "what staging did before")
 	pass := values(st, "BenchmarkStaging/pass", "MB/s")
@@ -397,6 +400,8 @@ func size(n int64) string {
 		return fmt.Sprintf("%d GiB", n>>30)
 	case n >= 1<<20 && n%(1<<20) == 0:
 		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
 }

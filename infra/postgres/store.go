@@ -263,29 +263,54 @@ func (s *Store) FileIDs(ctx context.Context) (map[string]bool, error) {
 }
 
 // Files implements query.ReadModel: the totals and the page come from one
-// snapshot, so they always agree.
+// snapshot (a read-only repeatable-read transaction), so they always agree.
+// The four statements go in one pipelined batch: one round trip.
 func (s *Store) Files(ctx context.Context, after string, limit int) (app.Totals, []app.File, error) {
 	var (
 		totals app.Totals
 		files  []app.File
 	)
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, "SELECT total_size, count FROM totals").Scan(&totals.TotalSize, &totals.Count); err != nil {
+	page, args := filesPageSQL(after, limit)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+	b.Queue("SELECT total_size, count FROM totals")
+	b.Queue(page, args...)
+	b.Queue("COMMIT")
+	// A connection left in a failed transaction is closed by the pool.
+	results := s.pool.SendBatch(ctx, b)
+	err := func() error {
+		if _, err := results.Exec(); err != nil {
 			return err
 		}
-		q := psql.Select(fileColumns...).From("files").OrderBy("id").Limit(uint64(limit))
-		if after != "" {
-			q = q.Where(sq.Gt{"id": after})
+		if err := results.QueryRow().Scan(&totals.TotalSize, &totals.Count); err != nil {
+			return err
 		}
-		sql, args := q.MustSql()
-		rows, err := tx.Query(ctx, sql, args...)
+		rows, err := results.Query()
 		if err != nil {
 			return err
 		}
 		files, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.File, error) { return scanFile(row) })
+		if err != nil {
+			return err
+		}
+		_, err = results.Exec()
 		return err
-	})
-	return totals, files, s.classify(ctx, err)
+	}()
+	return totals, files, s.classify(ctx, errors.Join(err, results.Close()))
+}
+
+// filesPageSQL selects one page of files in id order, after a cursor.
+//
+// It orders by files.id, qualified: a bare "id" would name the output
+// column id::text, and PostgreSQL would sort every remaining row as text
+// instead of walking the primary key (measured: 77 ms for the first page
+// of 100,000 files, against 2 ms through the index).
+func filesPageSQL(after string, limit int) (string, []any) {
+	q := psql.Select(fileColumns...).From("files").OrderBy("files.id").Limit(uint64(limit))
+	if after != "" {
+		q = q.Where(sq.Gt{"files.id": after})
+	}
+	return q.MustSql()
 }
 
 // File implements query.ReadModel.
