@@ -129,7 +129,12 @@ func brokerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	tuneGC(os.Getenv, processMemoryLimit)
+	if c.DataDir != "" {
+		// In memory the broker's heap holds every record: a memory limit
+		// below it would keep the collector running without pause, so such
+		// a broker keeps Go's defaults.
+		tuneGC(os.Getenv, processMemoryLimit)
+	}
 	log, _ := logging.New(stderr, logging.Config{}, slog.String("service", "broker"))
 	if *pprofAddr != "" {
 		p, err := baum.StartProfiler(*pprofAddr, log)
