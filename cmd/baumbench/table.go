@@ -85,7 +85,11 @@ func ratioOf(a, b []float64) string {
 	if len(a) == 0 || len(b) == 0 || median(b) == 0 {
 		return "n/a"
 	}
-	return fmt.Sprintf("%.2f", median(a)/median(b))
+	r := median(a) / median(b)
+	if r >= 10 {
+		return fmt.Sprintf("%.0f", r)
+	}
+	return fmt.Sprintf("%.2f", r)
 }
 
 // print writes the machine, the table and the notes.
