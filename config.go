@@ -37,6 +37,7 @@ type Config struct {
 	StartupTimeout  time.Duration
 	LogLevel        string
 	LogFormat       string
+	PprofAddr       string
 
 	HTTPReadHeaderTimeout time.Duration
 	HTTPIdleReadTimeout   time.Duration
@@ -137,6 +138,14 @@ var envVars = []envVar{
 		func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"BAUM_LOG_FORMAT", "json or text.", fixed("json"),
 		func(c *Config, v string) error { c.LogFormat = v; return nil }},
+	{"BAUM_PPROF_ADDR", "If set, serve Go's profiling endpoints (`/debug/pprof/`) on this address, apart from the API, e.g. `127.0.0.1:6060`; keep it private.", fixed(""),
+		func(c *Config, v string) error {
+			c.PprofAddr = v
+			if v == "" {
+				return nil
+			}
+			return checkAddr(v)
+		}},
 }
 
 // EnvVar describes one configuration variable.

@@ -19,7 +19,8 @@ import (
 
 // replayingBus sends every command, then sends the previous one again:
 // what a consumer sees when offsets were not committed before a crash or a
-// rebalance. It keeps every command it sent.
+// rebalance. It keeps every command it sent. It is not safe for concurrent
+// use, so its Sender sends one chunk at a time (InFlight 1).
 type replayingBus struct {
 	bus  *cqrs.CommandBus
 	sent []any
@@ -63,7 +64,7 @@ func TestRedeliveredChunksAndEventsChangeNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	replay := &replayingBus{bus: commandBus}
-	sender, err := messages.NewSender(replay, messages.SenderConfig{ChunkSize: 1000, Origin: "redelivery-test"})
+	sender, err := messages.NewSender(replay, messages.SenderConfig{ChunkSize: 1000, Origin: "redelivery-test", InFlight: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

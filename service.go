@@ -43,6 +43,7 @@ type Service struct {
 	api      *httpport.Server
 	http     *http.Server
 	listener net.Listener
+	profiler *Profiler
 
 	kafkaUp atomic.Bool
 }
@@ -179,7 +180,8 @@ func NewService(ctx context.Context, config Config, log *slog.Logger, opts ...Op
 	}
 	wm.AddPrometheusRouterMetrics(s.router)
 
-	sender, err := messages.NewSender(commandBus, messages.SenderConfig{ChunkSize: config.ChunkSize, Origin: string(self)})
+	sender, err := messages.NewSender(commandBus, messages.SenderConfig{ChunkSize: config.ChunkSize, Origin: string(self),
+		ReuseBuffers: true})
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +220,11 @@ func NewService(ctx context.Context, config Config, log *slog.Logger, opts ...Op
 	}
 	if s.listener, err = net.Listen("tcp", config.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", config.HTTPAddr, err)
+	}
+	if config.PprofAddr != "" {
+		if s.profiler, err = StartProfiler(config.PprofAddr, log); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -283,6 +290,9 @@ func (s *Service) closeAdapters() {
 	}
 	if s.listener != nil {
 		s.listener.Close()
+	}
+	if s.profiler != nil {
+		s.profiler.Close()
 	}
 }
 

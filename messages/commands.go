@@ -24,8 +24,12 @@ const (
 // Chunk and metadata limits. Kafka's default message limit is 1 MB (record
 // value and headers together), so a chunk stays well below it.
 const (
-	// DefaultChunkSize is the number of file bytes per StoreChunk a Sender sends.
-	DefaultChunkSize = 256 << 10
+	// DefaultChunkSize is the number of file bytes per StoreChunk a Sender
+	// sends: the largest chunk, because a Kafka producer batches an upload's
+	// chunks only up to 1 MB per request anyway (one 768 KiB chunk or three
+	// of 256 KiB), and fewer, larger messages cost the broker and the
+	// consumers less CPU per byte (docs/benchmarks.md).
+	DefaultChunkSize = MaxChunkSize
 	// MaxChunkSize is the largest chunk any consumer accepts.
 	MaxChunkSize = 768 << 10
 	// MaxNameBytes is the longest file name (in bytes of UTF-8) the contract carries.

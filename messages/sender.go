@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/google/uuid"
 )
@@ -26,7 +27,28 @@ type SenderConfig struct {
 	// Origin names the sender in every chunk: a service name or a program name.
 	// Default "client".
 	Origin string
+	// InFlight is how many chunks may be on their way to Kafka at once.
+	// A chunk is read, hashed and queued while the ones before it await
+	// their acknowledgement, so the round trips to the broker overlap
+	// instead of adding up. Memory is about InFlight chunks. It takes
+	// effect only with a publisher that reports queued messages (see
+	// WithQueuedNotice); with any other, chunks go one at a time.
+	// Default DefaultInFlight.
+	InFlight int
+	// ReuseBuffers lets the Sender use a chunk's buffer again for a later
+	// chunk once the bus acknowledged it, which spares an allocation (and
+	// the garbage collector's work) per chunk. Set it only if the bus is
+	// done with a message's payload when Send returns without error: true
+	// of Kafka publishers, which copy it into their request, not of
+	// Watermill's in-memory GoChannel, which hands the payload itself to
+	// subscribers. A chunk whose Send failed never has its buffer reused.
+	ReuseBuffers bool
 }
+
+// DefaultInFlight is a Sender's default InFlight: enough to keep a Kafka
+// producer with one request in flight busy (it batches the queued chunks of
+// an upload, up to its 1 MB batch limit, while the previous request is out).
+const DefaultInFlight = 4
 
 func (c *SenderConfig) setDefaults() {
 	if c.ChunkSize == 0 {
@@ -34,6 +56,9 @@ func (c *SenderConfig) setDefaults() {
 	}
 	if c.Origin == "" {
 		c.Origin = "client"
+	}
+	if c.InFlight == 0 {
+		c.InFlight = DefaultInFlight
 	}
 }
 
@@ -44,14 +69,19 @@ func (c SenderConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("ChunkSize %d is not between 1 and %d", c.ChunkSize, MaxChunkSize))
 	}
 	errs = append(errs, validText("Origin", c.Origin, 128))
+	if c.InFlight < 1 || c.InFlight > 64 {
+		errs = append(errs, fmt.Errorf("InFlight %d is not between 1 and 64", c.InFlight))
+	}
 	return errors.Join(errs...)
 }
 
 // Sender streams a file of any length as ordered StoreChunk commands. It holds
-// one chunk in memory at a time; the last chunk carries the size and SHA-256.
+// at most InFlight chunks in memory; the last chunk carries the size and
+// SHA-256.
 type Sender struct {
 	bus    CommandSender
 	config SenderConfig
+	bufs   sync.Pool // of *[]byte of ChunkSize, with ReuseBuffers
 }
 
 // NewSender returns a Sender that sends through bus.
@@ -63,7 +93,12 @@ func NewSender(bus CommandSender, config SenderConfig) (*Sender, error) {
 	if bus == nil {
 		return nil, errors.New("missing command bus")
 	}
-	return &Sender{bus: bus, config: config}, nil
+	s := &Sender{bus: bus, config: config}
+	s.bufs.New = func() any {
+		b := make([]byte, config.ChunkSize)
+		return &b
+	}
+	return s, nil
 }
 
 // File describes a file to send.
@@ -89,14 +124,16 @@ type Sent struct {
 var ErrSend = errors.New("sending chunk failed")
 
 // Send reads r to its end and sends it as StoreChunk commands. It returns once
-// the bus accepted the last chunk: from then on the upload is the services'.
+// the bus accepted every chunk, the last one included: from then on the
+// upload is the services'.
 //
 // If ctx carries no correlation id (WithCorrelationID), the upload id is
 // used, so that every chunk and every log line about the upload share one.
 //
 // If r fails, Send returns r's error unwrapped; if the bus fails, the error
 // wraps ErrSend. Either way some chunks may have been sent: call Abort so the
-// services drop them at once.
+// services drop them at once. Send returns only when no chunk of the upload
+// is still on its way, so an Abort sent after it comes after them.
 func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 	if f.UploadID == "" {
 		id, err := uuid.NewV7()
@@ -112,21 +149,29 @@ func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 		validText("ContentType", f.ContentType, MaxContentTypeBytes)); err != nil {
 		return Sent{}, err
 	}
+	p := newPipeline(s.bus, s.config.InFlight)
+	if s.config.ReuseBuffers {
+		p.done = func(buf *[]byte) { s.bufs.Put(buf) }
+	}
 	hash := sha256.New()
 	br := bufio.NewReaderSize(r, 16)
 	var offset int64
 	for index := 0; ; index++ {
 		if err := ctx.Err(); err != nil {
-			return Sent{}, err
+			return Sent{}, p.abandon(err)
 		}
-		// A fresh buffer per chunk: the bus may keep the payload after Send
-		// returns (in-memory pub/subs do).
-		buf := make([]byte, s.config.ChunkSize)
-		n, last, err := fill(br, buf)
+		if err := p.failed(); err != nil {
+			return Sent{}, p.abandon(fmt.Errorf("%w: upload %s: %w", ErrSend, f.UploadID, err))
+		}
+		// A buffer of its own per chunk: the chunks before it may still be
+		// on their way, and the bus may keep the payload after Send returns
+		// (in-memory pub/subs do) unless ReuseBuffers says otherwise.
+		buf := s.buffer()
+		n, last, err := fill(br, *buf)
 		if err != nil {
-			return Sent{}, err
+			return Sent{}, p.abandon(err)
 		}
-		data := buf[:n]
+		data := (*buf)[:n]
 		hash.Write(data)
 		chunk := StoreChunk{
 			UploadID:    f.UploadID,
@@ -143,13 +188,94 @@ func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 			chunk.Size = offset
 			chunk.SHA256 = hex.EncodeToString(hash.Sum(nil))
 		}
-		if err := s.bus.Send(ctx, chunk); err != nil {
-			return Sent{}, fmt.Errorf("%w: chunk %d of upload %s: %w", ErrSend, index, f.UploadID, err)
+		if err := p.send(ctx, chunk, buf); err != nil {
+			return Sent{}, p.abandon(err)
 		}
 		if last {
+			if err := p.wait(); err != nil {
+				return Sent{}, fmt.Errorf("%w: upload %s: %w", ErrSend, f.UploadID, err)
+			}
 			return Sent{UploadID: f.UploadID, Size: chunk.Size, SHA256: chunk.SHA256, Chunks: index + 1}, nil
 		}
 	}
+}
+
+// buffer returns a chunk buffer: a fresh one, or with ReuseBuffers one an
+// acknowledged chunk left.
+func (s *Sender) buffer() *[]byte {
+	if s.config.ReuseBuffers {
+		return s.bufs.Get().(*[]byte)
+	}
+	b := make([]byte, s.config.ChunkSize)
+	return &b
+}
+
+// pipeline keeps up to InFlight chunks of one upload on their way to the
+// bus, each Send in a goroutine of its own, and queues them in order: chunk
+// k+1 is handed to the bus only once the publisher has queued chunk k (or
+// its Send returned).
+type pipeline struct {
+	bus   CommandSender
+	slots chan struct{}
+	wg    sync.WaitGroup
+	done  func(buf *[]byte) // given the buffer of each chunk sent without error, if set
+
+	mu  sync.Mutex
+	err error // the first failure
+}
+
+func newPipeline(bus CommandSender, inFlight int) *pipeline {
+	return &pipeline{bus: bus, slots: make(chan struct{}, inFlight)}
+}
+
+// send starts sending chunk, whose bytes are in buf, and returns once it
+// holds its place in line.
+func (p *pipeline) send(ctx context.Context, chunk StoreChunk, buf *[]byte) error {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	queued := make(chan struct{})
+	var once sync.Once
+	notify := func() { once.Do(func() { close(queued) }) }
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		err := p.bus.Send(WithQueuedNotice(ctx, notify), chunk)
+		if err != nil {
+			p.mu.Lock()
+			if p.err == nil {
+				p.err = fmt.Errorf("chunk %d: %w", chunk.Index, err)
+			}
+			p.mu.Unlock()
+		} else if p.done != nil {
+			p.done(buf)
+		}
+		notify() // a publisher that does not pipeline never did
+		<-p.slots
+	}()
+	<-queued
+	return nil
+}
+
+func (p *pipeline) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// wait waits for every chunk sent and returns the first failure.
+func (p *pipeline) wait() error {
+	p.wg.Wait()
+	return p.failed()
+}
+
+// abandon waits for the chunks on their way, so that nothing of the upload
+// follows an Abort, and returns err.
+func (p *pipeline) abandon(err error) error {
+	p.wg.Wait()
+	return err
 }
 
 // Abort asks the services to drop a partly sent upload.

@@ -7,9 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/baum-store/baum/messages"
 )
@@ -99,5 +102,140 @@ func TestSenderReportsBusFailures(t *testing.T) {
 	}
 	if _, err := messages.NewSender(bus, messages.SenderConfig{ChunkSize: messages.MaxChunkSize + 1}); err == nil {
 		t.Fatal("accepted a chunk size over the limit")
+	}
+}
+
+// pipeliningBus pretends to be a publisher that queues in order: each Send
+// records its chunk, reports it queued, then waits for a release before it
+// "hears the acknowledgement". fail makes one chunk's Send fail.
+type pipeliningBus struct {
+	release chan struct{}
+	fail    int // index of the chunk to fail, or -1
+
+	mu        sync.Mutex
+	queued    []int
+	data      [][]byte
+	active    int
+	maxActive int
+}
+
+func (b *pipeliningBus) Send(ctx context.Context, cmd any) error {
+	c := cmd.(messages.StoreChunk)
+	b.mu.Lock()
+	b.queued = append(b.queued, c.Index)
+	b.data = append(b.data, bytes.Clone(c.Data))
+	b.active++
+	b.maxActive = max(b.maxActive, b.active)
+	b.mu.Unlock()
+	messages.NotifyQueued(ctx)
+	<-b.release
+	b.mu.Lock()
+	b.active--
+	b.mu.Unlock()
+	if c.Index == b.fail {
+		return errors.New("broker said no")
+	}
+	return nil
+}
+
+func (b *pipeliningBus) state() (queued []int, active, maxActive int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.queued), b.active, b.maxActive
+}
+
+// waitFor polls cond; the timeout only turns a hang into a failure.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSenderKeepsInFlightChunksQueuedInOrder: with a publisher that reports
+// queued messages, up to InFlight chunks wait for their acknowledgement at
+// once, they are queued in order, and Send returns only once every one is
+// acknowledged. The buffers may be reused and the bytes still arrive intact.
+func TestSenderKeepsInFlightChunksQueuedInOrder(t *testing.T) {
+	for _, reuse := range []bool{false, true} {
+		bus := &pipeliningBus{release: make(chan struct{}), fail: -1}
+		s, err := messages.NewSender(bus, messages.SenderConfig{ChunkSize: 100, InFlight: 3, ReuseBuffers: reuse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, 1000) // 10 chunks
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		type result struct {
+			sent messages.Sent
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			sent, err := s.Send(context.Background(), messages.File{Name: "f"}, bytes.NewReader(data))
+			done <- result{sent, err}
+		}()
+		waitFor(t, "3 chunks in flight", func() bool { _, active, _ := bus.state(); return active == 3 })
+		for range 9 {
+			bus.release <- struct{}{}
+		}
+		// The last chunk is queued but not acknowledged: Send must wait.
+		waitFor(t, "the last chunk queued", func() bool { q, _, _ := bus.state(); return len(q) == 10 })
+		select {
+		case r := <-done:
+			t.Fatalf("Send returned %+v, %v before the last chunk was acknowledged", r.sent, r.err)
+		default:
+		}
+		bus.release <- struct{}{}
+		r := <-done
+		if r.err != nil || r.sent.Chunks != 10 {
+			t.Fatalf("Send: %+v, %v", r.sent, r.err)
+		}
+		queued, _, maxActive := bus.state()
+		if !slices.Equal(queued, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) || maxActive != 3 {
+			t.Fatalf("queued %v with up to %d in flight; want 0…9 in order, 3 in flight", queued, maxActive)
+		}
+		if joined := bytes.Join(bus.data, nil); !bytes.Equal(joined, data) {
+			t.Fatalf("reuse=%v: the chunks do not add up to the file", reuse)
+		}
+	}
+}
+
+// TestSenderStopsAtAFailedChunk: a chunk the bus refuses fails the upload
+// with ErrSend; no chunk is queued past the ones already in flight, and Send
+// returns only when none is left on its way (so an Abort comes after them).
+func TestSenderStopsAtAFailedChunk(t *testing.T) {
+	bus := &pipeliningBus{release: make(chan struct{}), fail: 1}
+	s, _ := messages.NewSender(bus, messages.SenderConfig{ChunkSize: 100, InFlight: 2})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Send(context.Background(), messages.File{}, bytes.NewReader(make([]byte, 1000)))
+		done <- err
+	}()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // acknowledge whatever is queued, until the test ends
+		for {
+			select {
+			case bus.release <- struct{}{}:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Send never returned")
+	}
+	queued, active, _ := bus.state()
+	if !errors.Is(err, messages.ErrSend) || active != 0 || len(queued) > 4 {
+		t.Fatalf("error %v with %d chunks queued, %d still active; want ErrSend, at most 4 queued, none active", err, len(queued), active)
 	}
 }

@@ -190,4 +190,5 @@ func BenchmarkOnesVsRead(b *testing.B) {
 	b.ReportMetric(onesGBs/readGBs, "ratio")
 	b.ReportMetric(onesGBs/linesGBs, "ratio-lines")
 	b.ReportMetric(0, "ns/op") // an op is three passes; the metrics above are what counts
+	b.Logf("kernel %s", bits.SelectedKernel())
 }

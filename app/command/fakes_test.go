@@ -17,6 +17,7 @@ type memUploads struct {
 	uploads map[string]*app.Upload
 	files   map[string]app.File
 	totals  app.Totals
+	updates int // transactions run
 }
 
 func newMemUploads() *memUploads {
@@ -42,6 +43,7 @@ func (m *memUploads) Get(_ context.Context, id string) (*app.Upload, error) {
 func (m *memUploads) Update(_ context.Context, id string, fn func(*app.Upload, command.FileIndex) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.updates++
 	u, ok := m.uploads[id]
 	if !ok {
 		u = app.NewUpload(id)

@@ -96,7 +96,10 @@ func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.
 			return false, nil
 		}
 	}
-	if u == nil || u.Name == "" && u.ContentType == "" && u.Origin == "" {
+	// A file of one chunk is described by finish, in the transaction that
+	// records its count: one database commit less per small upload.
+	whole := c.Offset == 0 && c.Last
+	if !whole && (u == nil || u.Name == "" && u.ContentType == "" && u.Origin == "") {
 		if err := h.Uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
 			u.Describe(c.Name, c.ContentType, c.Origin)
 			return nil
@@ -114,7 +117,7 @@ func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.
 	if st.pos != c.Size {
 		return h.fail(ctx, st, messages.ReasonSizeMismatch, fmt.Sprintf("staged %d bytes, the upload declares %d", st.pos, c.Size))
 	}
-	sum := hex.EncodeToString(st.hash.Sum(nil))
+	sum := hex.EncodeToString(st.sum())
 	if sum != c.SHA256 {
 		return h.fail(ctx, st, messages.ReasonChecksumMismatch, fmt.Sprintf("staged bytes hash to %s, the upload declares %s", sum, c.SHA256))
 	}

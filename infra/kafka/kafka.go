@@ -1,10 +1,13 @@
-// Package kafka connects a BAUM service to Kafka through watermill-kafka and
-// Sarama, with the settings that keep messages from being lost: acks from all
-// in-sync replicas, an idempotent producer, new consumer groups starting from
-// the oldest offset, and small prefetch buffers so memory does not grow with
-// the size of the files passing through. The settings themselves are public
-// (messages/kafkaclient), shared with outside programs; this package adds
-// what only a service needs: the readiness probe and quiet Sarama metrics.
+// Package kafka connects a BAUM service to Kafka through Sarama: consumer
+// groups through watermill-kafka's subscriber, publishing through a
+// Watermill publisher of our own on Sarama's asynchronous producer (see
+// Publisher), with the settings that keep messages from being lost: acks
+// from all in-sync replicas, an idempotent producer, new consumer groups
+// starting from the oldest offset, and small prefetch buffers so memory does
+// not grow with the size of the files passing through. The settings
+// themselves are public (messages/kafkaclient), shared with outside programs;
+// this package adds what only a service needs: the pipelining publisher, the
+// readiness probe and quiet Sarama metrics.
 package kafka
 
 import (
@@ -43,11 +46,6 @@ const (
 	SASLScramSHA256 = kafkaclient.SASLScramSHA256
 	SASLScramSHA512 = kafkaclient.SASLScramSHA512
 )
-
-// NewPublisher returns a Watermill publisher keyed by messages.PartitionKey.
-func NewPublisher(config Config, logger watermill.LoggerAdapter) (message.Publisher, error) {
-	return kafkaclient.NewPublisher(config, logger)
-}
 
 // NewSubscriber returns a Watermill subscriber in consumer group `group`.
 func NewSubscriber(config Config, group string, logger watermill.LoggerAdapter) (message.Subscriber, error) {

@@ -6,9 +6,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	sq "github.com/Masterminds/squirrel"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/baum-store/baum/app"
@@ -100,25 +102,56 @@ func (s *Store) Upload(ctx context.Context, id string) (*app.Upload, error) {
 }
 
 // Update implements command.Uploads.
+//
+// It takes two round trips to the database where a plain transaction takes
+// five: BEGIN, the insert that makes sure the record exists and the SELECT
+// that locks it go in one pipelined batch, the UPDATE and COMMIT in another.
+// Every message a service handles runs at least one Update, and on small
+// uploads the round trips (a system call and a wake-up each, on both sides)
+// were most of a service's CPU time (docs/benchmarks.md).
 func (s *Store) Update(ctx context.Context, id string, fn func(u *app.Upload, files command.FileIndex) error) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "INSERT INTO uploads (id, state) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, app.Receiving); err != nil {
-			return err
+	return s.classify(ctx, s.update(ctx, id, fn))
+}
+
+func (s *Store) update(ctx context.Context, id string, fn func(u *app.Upload, files command.FileIndex) error) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// Released after the deferred rollback below. A connection still inside
+	// a transaction (the rollback failed too) is closed by the pool, never
+	// handed out again.
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			conn.Exec(rctx, "ROLLBACK")
 		}
-		sql, args := psql.Select(uploadColumns...).From("uploads").Where(sq.Eq{"id": id}).Suffix("FOR UPDATE").MustSql()
-		u, err := scanUpload(tx.QueryRow(ctx, sql, args...))
-		if err != nil {
-			return err
-		}
-		before := *u
-		before.Keepers, before.StoredIn = slices.Clone(u.Keepers), slices.Clone(u.StoredIn)
-		if err := fn(u, fileIndex{tx}); err != nil {
-			return err
-		}
-		if reflect.DeepEqual(&before, u) {
-			return nil
-		}
-		sql, args = psql.Update("uploads").SetMap(map[string]any{
+	}()
+
+	lock, lockArgs := psql.Select(uploadColumns...).From("uploads").Where(sq.Eq{"id": id}).Suffix("FOR UPDATE").MustSql()
+	open := &pgx.Batch{}
+	open.Queue("BEGIN")
+	open.Queue("INSERT INTO uploads (id, state) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, app.Receiving)
+	open.Queue(lock, lockArgs...)
+	results := conn.SendBatch(ctx, open)
+	_, errBegin := results.Exec()
+	_, errInsert := results.Exec()
+	u, errLock := scanUpload(results.QueryRow())
+	if err := errors.Join(errBegin, errInsert, errLock, results.Close()); err != nil {
+		return err
+	}
+
+	before := *u
+	before.Keepers, before.StoredIn = slices.Clone(u.Keepers), slices.Clone(u.StoredIn)
+	if err := fn(u, fileIndex{conn}); err != nil {
+		return err
+	}
+	finish := &pgx.Batch{}
+	if !reflect.DeepEqual(&before, u) {
+		sql, args := psql.Update("uploads").SetMap(map[string]any{
 			"state": string(u.State), "name": u.Name, "content_type": u.ContentType, "origin": u.Origin,
 			"received_bytes": u.ReceivedBytes, "staged": u.Staged, "staged_count": int64(u.StagedCount),
 			"staging_error": u.StagingError, "size": u.Size, "sha256": u.SHA256,
@@ -127,13 +160,24 @@ func (s *Store) Update(ctx context.Context, id string, fn func(u *app.Upload, fi
 			"kept": u.Kept, "deleted": u.Deleted, "failure_reason": u.FailureReason,
 			"failure_detail": u.FailureDetail, "failed_by": string(u.FailedBy), "updated_at": sq.Expr("now()"),
 		}).Where(sq.Eq{"id": id}).MustSql()
-		_, err = tx.Exec(ctx, sql, args...)
+		finish.Queue(sql, args...)
+	}
+	// After a failed statement the server skips the rest of the batch, the
+	// COMMIT included, and the deferred ROLLBACK ends the transaction.
+	finish.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, finish).Close(); err != nil {
 		return err
-	})
-	return s.classify(ctx, err)
+	}
+	committed = true
+	return nil
 }
 
-type fileIndex struct{ tx pgx.Tx }
+// execer runs a statement: the connection an Update holds.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+type fileIndex struct{ tx execer }
 
 // Add implements command.FileIndex.
 func (f fileIndex) Add(ctx context.Context, file app.File) error {
@@ -219,29 +263,54 @@ func (s *Store) FileIDs(ctx context.Context) (map[string]bool, error) {
 }
 
 // Files implements query.ReadModel: the totals and the page come from one
-// snapshot, so they always agree.
+// snapshot (a read-only repeatable-read transaction), so they always agree.
+// The four statements go in one pipelined batch: one round trip.
 func (s *Store) Files(ctx context.Context, after string, limit int) (app.Totals, []app.File, error) {
 	var (
 		totals app.Totals
 		files  []app.File
 	)
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, "SELECT total_size, count FROM totals").Scan(&totals.TotalSize, &totals.Count); err != nil {
+	page, args := filesPageSQL(after, limit)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+	b.Queue("SELECT total_size, count FROM totals")
+	b.Queue(page, args...)
+	b.Queue("COMMIT")
+	// A connection left in a failed transaction is closed by the pool.
+	results := s.pool.SendBatch(ctx, b)
+	err := func() error {
+		if _, err := results.Exec(); err != nil {
 			return err
 		}
-		q := psql.Select(fileColumns...).From("files").OrderBy("id").Limit(uint64(limit))
-		if after != "" {
-			q = q.Where(sq.Gt{"id": after})
+		if err := results.QueryRow().Scan(&totals.TotalSize, &totals.Count); err != nil {
+			return err
 		}
-		sql, args := q.MustSql()
-		rows, err := tx.Query(ctx, sql, args...)
+		rows, err := results.Query()
 		if err != nil {
 			return err
 		}
 		files, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.File, error) { return scanFile(row) })
+		if err != nil {
+			return err
+		}
+		_, err = results.Exec()
 		return err
-	})
-	return totals, files, s.classify(ctx, err)
+	}()
+	return totals, files, s.classify(ctx, errors.Join(err, results.Close()))
+}
+
+// filesPageSQL selects one page of files in id order, after a cursor.
+//
+// It orders by files.id, qualified: a bare "id" would name the output
+// column id::text, and PostgreSQL would sort every remaining row as text
+// instead of walking the primary key (measured: 77 ms for the first page
+// of 100,000 files, against 2 ms through the index).
+func filesPageSQL(after string, limit int) (string, []any) {
+	q := psql.Select(fileColumns...).From("files").OrderBy("files.id").Limit(uint64(limit))
+	if after != "" {
+		q = q.Where(sq.Gt{"files.id": after})
+	}
+	return q.MustSql()
 }
 
 // File implements query.ReadModel.

@@ -1,0 +1,380 @@
+// Command baumbench measures BAUM on this machine and prints one table:
+// the bit-counting kernel against a memory-read baseline, SHA-256 with and
+// without SHA-NI, the staging pass, and then, with the broker and both
+// services as separate processes of a freshly built `baum` binary, small
+// uploads (uploads/s, p50/p99 latency to the 201 at several
+// concurrencies), a big upload (MB/s to the 201 against a baseline that
+// writes the same bytes twice to the same filesystem, peak RSS and CPU time
+// of each process), the cost of fsync, and GET /data with 100,000 files
+// held.
+//
+// Run it from the repository root (`task bench` does): it needs the Go
+// toolchain, to build the binary and run the kernel benchmarks, and
+// PostgreSQL, where it creates databases baumbench_<random>_zeros|ones and
+// drops them afterwards. Everything else lives in a temporary directory on
+// the filesystem under test, removed at the end.
+//
+// It is a program of its own rather than a test or a `baum` subcommand: it
+// starts and stops processes, runs for minutes and prints a report, which
+// fit neither `go test` (timeouts, output, `go test ./...` must stay fast)
+// nor the production binary.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	dir            string
+	postgres       string
+	big            int64
+	bigRuns        int
+	files          int
+	smallDuration  time.Duration
+	repeat         int
+	concurrency    []int
+	fsyncCompare   bool
+	kernels        bool
+	kernelRuns     int
+	profile        string
+	profileSeconds int
+	keep           bool
+	env            []string
+	brokerInMemory bool
+	partitions     int
+	brokerEnv      []string
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "baumbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	c := config{}
+	var big, conc string
+	var env, brokerEnv multiFlag
+	flag.StringVar(&c.dir, "dir", "", "work directory, on the filesystem to measure (default: a new directory under $TMPDIR, removed afterwards)")
+	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/?sslmode=disable", "PostgreSQL server for the benchmark's databases")
+	flag.StringVar(&big, "big", "1GiB", "size of the big upload (0 skips it); units B, KiB, MiB, GiB")
+	flag.IntVar(&c.bigRuns, "big-runs", 2, "big uploads (each paired with a baseline run)")
+	flag.IntVar(&c.files, "files", 100_000, "files held for the GET /data latency (0 skips it)")
+	flag.DurationVar(&c.smallDuration, "small-duration", 3*time.Second, "length of one small-upload run")
+	flag.IntVar(&c.repeat, "repeat", 3, "runs per small-upload concurrency (their range is reported)")
+	flag.StringVar(&conc, "concurrency", "1,8,32", "small-upload concurrencies")
+	flag.BoolVar(&c.fsyncCompare, "fsync-compare", true, "also measure with BAUM_FSYNC=false (small uploads at the middle concurrency, one big upload)")
+	flag.BoolVar(&c.kernels, "kernels", true, "run the kernel and staging benchmarks (go test -bench)")
+	flag.IntVar(&c.kernelRuns, "kernel-runs", 5, "repetitions (-count) of the kernel and staging benchmarks")
+	flag.StringVar(&c.profile, "profile", "", "write CPU profiles of the three processes during the first big upload into this directory")
+	flag.IntVar(&c.profileSeconds, "profile-seconds", 10, "length of those profiles")
+	flag.BoolVar(&c.keep, "keep", false, "keep the work directory and the databases")
+	flag.Var(&env, "env", "extra KEY=VALUE for both services (repeatable), e.g. -env BAUM_CHUNK_SIZE=786432")
+	flag.Var(&brokerEnv, "broker-env", "extra KEY=VALUE for the broker (repeatable), e.g. -broker-env GOGC=100")
+	flag.IntVar(&c.partitions, "partitions", 0, "partitions per topic of the broker (0: its default)")
+	flag.BoolVar(&c.brokerInMemory, "broker-in-memory", false, "run the broker without a data directory (kfake keeps every record in memory)")
+	flag.Parse()
+	var err error
+	if c.big, err = parseSize(big); err != nil {
+		return fmt.Errorf("-big: %w", err)
+	}
+	for _, s := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-concurrency: %q is not a positive number", s)
+		}
+		c.concurrency = append(c.concurrency, n)
+	}
+	c.env, c.brokerEnv = env, brokerEnv
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "baumbench-"); err != nil {
+			return err
+		}
+		if !c.keep {
+			defer os.RemoveAll(c.dir)
+		}
+	} else if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return err
+	}
+	if c.dir, err = filepath.Abs(c.dir); err != nil {
+		return err
+	}
+	b := &bench{config: c, root: root, machine: describeMachine(c.dir), started: time.Now()}
+	err = b.run(ctx)
+	b.machine.LoadAfter = loadAvg()
+	b.print(os.Stdout)
+	return err
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return n * mult, nil
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run baumbench inside the BAUM repository (go run ./cmd/baumbench)")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// bench is one benchmark run: its configuration, the processes it started
+// and the rows of its table.
+type bench struct {
+	config
+	root    string
+	machine machine
+	started time.Time
+	rows    []row
+	notes   []string
+
+	bin      string
+	prefix   string // database prefix
+	broker   *proc
+	services map[string]*proc
+	urls     map[string]string
+	kafka    string
+}
+
+var roles = []string{"zeros", "ones"}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(b.started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (b *bench) run(ctx context.Context) (err error) {
+	if b.kernels {
+		if err := b.runKernels(); err != nil {
+			return err
+		}
+	}
+	if len(b.concurrency) == 0 && b.big == 0 && b.files == 0 {
+		return nil
+	}
+	b.logf("building baum")
+	b.bin = filepath.Join(b.dir, "baum")
+	build := exec.Command("go", "build", "-o", b.bin, "./cmd/baum")
+	build.Dir = b.root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	b.prefix = "baumbench_" + hex.EncodeToString(suffix)
+	defer func() {
+		b.stopAll()
+		if !b.keep {
+			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if derr := dropDatabases(dctx, b.postgres, b.prefix+"_zeros", b.prefix+"_ones"); derr != nil {
+				b.logf("dropping the databases: %v", derr)
+			}
+		}
+	}()
+	if err := b.startBroker(ctx); err != nil {
+		return err
+	}
+	if err := b.startServices(ctx, nil); err != nil {
+		return err
+	}
+	b.notef("Services: `baum serve` ×2 and `baum broker --data-dir` (kfake), separate processes built from this tree; databases %s_zeros|ones; work directory %s.", b.prefix, b.dir)
+	if len(b.env) > 0 {
+		b.notef("Extra service environment: %s.", strings.Join(b.env, " "))
+	}
+
+	if len(b.concurrency) > 0 {
+		if err := b.runSmall(ctx, "", b.concurrency); err != nil {
+			return err
+		}
+	}
+	if b.big > 0 {
+		if err := b.runBig(ctx, "", b.bigRuns, true); err != nil {
+			return err
+		}
+	}
+	if b.fsyncCompare {
+		b.logf("restarting the services with BAUM_FSYNC=false")
+		if err := b.restartServices(ctx, []string{"BAUM_FSYNC=false"}); err != nil {
+			return err
+		}
+		if len(b.concurrency) > 0 {
+			mid := b.concurrency[len(b.concurrency)/2]
+			if err := b.runSmall(ctx, " (BAUM_FSYNC=false)", []int{mid}); err != nil {
+				return err
+			}
+		}
+		if b.big > 0 {
+			if err := b.runBig(ctx, " (BAUM_FSYNC=false)", 1, false); err != nil {
+				return err
+			}
+		}
+	}
+	if b.files > 0 {
+		if err := b.runList(ctx); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func (b *bench) notef(format string, args ...any) {
+	b.notes = append(b.notes, fmt.Sprintf(format, args...))
+}
+
+func (b *bench) startBroker(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	args := []string{"broker", "--port", strconv.Itoa(port)}
+	if !b.brokerInMemory {
+		args = append(args, "--data-dir", filepath.Join(b.dir, "kafka"))
+	}
+	if b.partitions > 0 {
+		args = append(args, "--partitions", strconv.Itoa(b.partitions))
+		b.notef("Broker: %d partitions per topic.", b.partitions)
+	}
+	var pprofAddr string
+	if b.profile != "" {
+		pp, _ := freePort()
+		pprofAddr = "127.0.0.1:" + strconv.Itoa(pp)
+		args = append(args, "--pprof-addr", pprofAddr)
+	}
+	b.logf("starting the broker on :%d", port)
+	if len(b.brokerEnv) > 0 {
+		b.notef("Extra broker environment: %s.", strings.Join(b.brokerEnv, " "))
+	}
+	if b.broker, err = start("broker", b.bin, b.dir, b.brokerEnv, args...); err != nil {
+		return err
+	}
+	b.broker.pprof = pprofAddr
+	b.kafka = "127.0.0.1:" + strconv.Itoa(port)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return waitTCP(wctx, b.broker, b.kafka)
+}
+
+func (b *bench) startServices(ctx context.Context, extra []string) error {
+	b.services, b.urls = map[string]*proc{}, map[string]string{}
+	for _, role := range roles {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		env := []string{
+			"BAUM_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port),
+			"BAUM_DATABASE_URL=" + dbURL(b.postgres, b.prefix+"_"+role),
+			"BAUM_CREATE_DATABASE=true",
+			"BAUM_KAFKA_BROKERS=" + b.kafka,
+			"BAUM_DATA_DIR=" + filepath.Join(b.dir, role),
+		}
+		var pprofAddr string
+		if b.profile != "" {
+			pp, _ := freePort()
+			pprofAddr = "127.0.0.1:" + strconv.Itoa(pp)
+			env = append(env, "BAUM_PPROF_ADDR="+pprofAddr)
+		}
+		env = append(append(env, b.env...), extra...)
+		b.logf("starting %s on :%d", role, port)
+		p, err := start(role, b.bin, b.dir, env, "serve", "--role", role)
+		if err != nil {
+			return err
+		}
+		p.pprof = pprofAddr
+		b.services[role] = p
+		b.urls[role] = "http://127.0.0.1:" + strconv.Itoa(port)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for _, role := range roles {
+		if err := waitReady(wctx, b.services[role], b.urls[role]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) stopServices() {
+	for _, role := range roles {
+		if err := b.services[role].stop(60 * time.Second); err != nil {
+			b.logf("%v", err)
+		}
+	}
+}
+
+func (b *bench) restartServices(ctx context.Context, extra []string) error {
+	b.stopServices()
+	return b.startServices(ctx, extra)
+}
+
+func (b *bench) stopAll() {
+	if b.services != nil {
+		b.stopServices()
+		b.services = nil
+	}
+	if b.broker != nil {
+		if err := b.broker.stop(30 * time.Second); err != nil {
+			b.logf("%v", err)
+		}
+		b.broker = nil
+	}
+}
+
+func (b *bench) serviceURLs() []string {
+	var out []string
+	for _, role := range roles {
+		out = append(out, b.urls[role])
+	}
+	return out
+}
+
+func (b *bench) procs() []*proc {
+	return []*proc{b.services["zeros"], b.services["ones"], b.broker}
+}
+
+func since(t time.Time) string { return time.Since(t).Round(time.Second).String() }

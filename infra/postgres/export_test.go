@@ -1,0 +1,4 @@
+package postgres
+
+// FilesPageSQL exposes the page query to the tests, which check its plan.
+var FilesPageSQL = filesPageSQL

@@ -1,0 +1,181 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/infra/postgres"
+	"github.com/baum-store/baum/internal/testsystem"
+	"github.com/baum-store/baum/migrations"
+)
+
+// newStore migrates a database of its own and returns a Store on it, and
+// a plain connection to watch it from outside.
+func newStore(t *testing.T) (*postgres.Store, *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	prefix := "baumtest_store_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	url := strings.Replace(testsystem.PostgresURL(), "/?", "/"+prefix+"_zeros?", 1)
+	t.Cleanup(func() { testsystem.DropDatabases(t, prefix) })
+	if err := postgres.EnsureDatabase(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := postgres.Open(postgres.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := postgres.Migrate(ctx, pool, migrations.FS); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return postgres.NewStore(pool), conn
+}
+
+// TestUpdateHoldsTheRowLockedAndCommitsAtomically: inside fn the record is
+// locked against other writers, what fn does through the file index commits
+// with the record, and an error from fn leaves nothing behind. The Update
+// pipelines its statements, so this proves the transaction spans them.
+func TestUpdateHoldsTheRowLockedAndCommitsAtomically(t *testing.T) {
+	ctx := context.Background()
+	store, watch := newStore(t)
+	id := uuid.NewString()
+	// The record exists (committed), so another session could lock it.
+	if err := store.Update(ctx, id, func(*app.Upload, command.FileIndex) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+
+	err := store.Update(ctx, id, func(u *app.Upload, files command.FileIndex) error {
+		// Another session cannot lock the record meanwhile.
+		_, err := watch.Exec(ctx, "SELECT 1 FROM uploads WHERE id = $1 FOR UPDATE NOWAIT", id)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+			t.Errorf("another session locked the record during Update (error %v)", err)
+		}
+		// Nor does it see what is not committed yet.
+		var n int
+		watch.QueryRow(ctx, "SELECT count(*) FROM files").Scan(&n)
+		if n != 0 {
+			t.Errorf("another session sees %d files before the commit", n)
+		}
+		u.Describe("a.bin", "text/plain", "test")
+		zero, one := uint64(4), uint64(4)
+		u.Size, u.SHA256, u.ZeroBits, u.OneBits = 1, strings.Repeat("a", 64), &zero, &one
+		return files.Add(ctx, u.File(time.Now()))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	var count, total int64
+	if err := watch.QueryRow(ctx, "SELECT name FROM uploads WHERE id = $1", id).Scan(&name); err != nil || name != "a.bin" {
+		t.Fatalf("record name %q (%v) after the commit", name, err)
+	}
+	watch.QueryRow(ctx, "SELECT count, total_size FROM totals").Scan(&count, &total)
+	if count != 1 || total != 1 {
+		t.Fatalf("totals %d files, %d bytes; want 1, 1", count, total)
+	}
+
+	failed := errors.New("changed my mind")
+	err = store.Update(ctx, id, func(u *app.Upload, files command.FileIndex) error {
+		u.Name = "b.bin"
+		zero, one := uint64(8), uint64(0)
+		u.ZeroBits, u.OneBits = &zero, &one
+		f := u.File(time.Now())
+		f.ID = uuid.NewString()
+		if err := files.Add(ctx, f); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("Update returned %v, want fn's error", err)
+	}
+	watch.QueryRow(ctx, "SELECT name FROM uploads WHERE id = $1", id).Scan(&name)
+	watch.QueryRow(ctx, "SELECT count, total_size FROM totals").Scan(&count, &total)
+	if name != "a.bin" || count != 1 || total != 1 {
+		t.Fatalf("after a failed Update: name %q, totals %d/%d; nothing should have changed", name, count, total)
+	}
+}
+
+// TestConcurrentUpdatesLoseNothing: updates of one record from many
+// goroutines serialise on its lock, so no increment is lost.
+func TestConcurrentUpdatesLoseNothing(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t)
+	id := uuid.NewString()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := store.Update(ctx, id, func(u *app.Upload, _ command.FileIndex) error {
+				u.ReceivedBytes++
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	u, err := store.Get(ctx, id)
+	if err != nil || u.ReceivedBytes != 20 {
+		t.Fatalf("received bytes %v (%v) after 20 increments", u, err)
+	}
+}
+
+// TestFilesPageWalksThePrimaryKey: a page of GET /data is read through the
+// primary key index whatever the cursor, never by sorting the table: the
+// cost of a page does not grow with the number of files held.
+func TestFilesPageWalksThePrimaryKey(t *testing.T) {
+	ctx := context.Background()
+	store, conn := newStore(t)
+	if _, err := conn.Exec(ctx, `INSERT INTO files
+		SELECT gen_random_uuid(), 'f' || i, '', 1, repeat('a', 64), 4, 4, now() FROM generate_series(1, 20000) i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "UPDATE totals SET count = 20000, total_size = 20000"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ANALYZE files"); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []string{"", "80000000-0000-0000-0000-000000000000"} {
+		sql, args := postgres.FilesPageSQL(after, 101)
+		rows, err := conn.Query(ctx, "EXPLAIN "+sql, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		if !strings.Contains(plan, "Index Scan using files_pkey") || strings.Contains(plan, "Sort") {
+			t.Errorf("after %q the page is planned as\n%s\nwant an index scan of files_pkey and no sort", after, plan)
+		}
+	}
+	// And the page and totals agree with what is held.
+	totals, files, err := store.Files(ctx, "", 100)
+	if err != nil || totals.Count != 20000 || len(files) != 100 {
+		t.Fatalf("Files: %+v, %d files, %v", totals, len(files), err)
+	}
+	next, more, err := store.Files(ctx, files[99].ID, 100)
+	if err != nil || next.Count != 20000 || len(more) != 100 || more[0].ID <= files[99].ID {
+		t.Fatalf("second page: %d files starting at %v, %v", len(more), more, err)
+	}
+}
