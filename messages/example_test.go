@@ -158,7 +158,7 @@ func ExampleClient_WatchUpload() {
 	}
 	fmt.Println("stored in", placement.StoredIn)
 	// Output:
-	// sent 3145728 bytes in 12 chunks
+	// sent 3145728 bytes in 4 chunks
 	// stored in [ones]
 }
 
