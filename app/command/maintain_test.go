@@ -19,6 +19,7 @@ import (
 // keepers) and delete it: the file was lost in every service that was to
 // keep it, and the redelivered count failed forever, blocking its partition.
 func TestReconcileKeepsAFileWhosePlacementDidNotCommit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, messages.Zeros)
 	id := newID()
@@ -93,6 +94,7 @@ func TestReconcileKeepsAFileWhosePlacementDidNotCommit(t *testing.T) {
 // What Reconcile removes it must remove: staged copies nobody needs and
 // stored files of deleted or failed uploads; and what it keeps it must keep.
 func TestReconcileRemovesOnlyWhatNobodyNeeds(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, messages.Ones)
 	deps := f.deps(nil)
