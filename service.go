@@ -41,6 +41,7 @@ type Service struct {
 	maint    *command.Maintenance
 	metrics  *metrics.Registry
 	http     *http.Server
+	api      *httpport.Server
 	listener net.Listener
 
 	kafkaUp atomic.Bool
@@ -178,6 +179,7 @@ func NewService(ctx context.Context, config Config, log *slog.Logger) (_ *Servic
 	if err != nil {
 		return nil, err
 	}
+	s.api = api
 	s.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -222,6 +224,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Warn("HTTP shutdown cut short", "error", err)
 		s.http.Close()
 	}
+	s.api.Close()
 	if err := s.router.Close(); err != nil {
 		s.log.Warn("router close", "error", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -88,6 +89,12 @@ type Server struct {
 	config Config
 	deps   Deps
 	router chi.Router
+
+	// Work that outlives a request (aborting a failed upload) runs under
+	// stopping and ends with Close.
+	stopping   context.Context
+	stop       context.CancelFunc
+	background sync.WaitGroup
 }
 
 // NewServer returns the HTTP port of a service.
@@ -97,6 +104,7 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{config: config, deps: deps}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	r := chi.NewRouter()
 	r.Use(s.correlate, s.logRequests, s.recoverPanics)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +127,13 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 	r.Method(http.MethodGet, "/metrics", deps.Metrics.Handler())
 	s.router = r
 	return s, nil
+}
+
+// Close ends the work requests left running (aborts still retrying) and
+// waits for it. Call it after the HTTP server has shut down.
+func (s *Server) Close() {
+	s.stop()
+	s.background.Wait()
 }
 
 // Router exposes the routes, so other ports (docs, metrics) can be mounted.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -27,6 +28,11 @@ type Config struct {
 	// MaxMessageBytes is the broker's message.max.bytes. Default 1048588,
 	// Kafka's default.
 	MaxMessageBytes int
+	// Listen, if set, opens the broker's listener instead of net.Listen.
+	// Tests wrap it to cut or stall the broker's connections: clients learn
+	// the broker's address from its metadata and connect to it directly, so
+	// faults must sit in the broker's own listener, not in a proxy in front.
+	Listen func(network, address string) (net.Listener, error)
 }
 
 func (c *Config) setDefaults() {
@@ -77,6 +83,9 @@ func Start(config Config, logger *slog.Logger) (*Broker, error) {
 	}
 	if config.DataDir != "" {
 		opts = append(opts, kfake.DataDir(config.DataDir))
+	}
+	if config.Listen != nil {
+		opts = append(opts, kfake.ListenFn(config.Listen))
 	}
 	cluster, err := kfake.NewCluster(opts...)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -53,15 +54,44 @@ type System struct {
 // and drops its databases when the test ends.
 func Start(t testing.TB, env map[string]string) *System {
 	t.Helper()
+	return StartWith(t, Options{Env: env})
+}
+
+// Options configure a System beyond its BAUM_* variables.
+type Options struct {
+	// Env are BAUM_* variables for both services.
+	Env map[string]string
+	// PostgresURL is the server the services use (e.g. a fault-injecting
+	// proxy in front of the real one). Default PostgresURL(). The test's own
+	// connections (Conn, dropping the databases) always go to PostgresURL().
+	PostgresURL string
+	// KafkaListen opens the broker's listener (see broker.Config.Listen).
+	KafkaListen func(network, address string) (net.Listener, error)
+	// Prepare runs on the data directory before anything starts; each
+	// service keeps its files in <dir>/zeros and <dir>/ones.
+	Prepare func(dataDir string)
+}
+
+// StartWith starts a System as Start does, with more options.
+func StartWith(t testing.TB, opts Options) *System {
+	t.Helper()
+	if opts.PostgresURL == "" {
+		opts.PostgresURL = PostgresURL()
+	}
+	env := opts.Env
 	prefix := "baumtest_" + randomHex(6)
 	logs := &SyncBuffer{}
 	sys := &System{DataDir: t.TempDir(), DBPrefix: prefix, Logs: logs, done: make(chan error, 1)}
+	if opts.Prepare != nil {
+		opts.Prepare(sys.DataDir)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sys.cancel = cancel
 	s, err := baum.StartSystem(ctx, baum.SystemConfig{
 		DataDir:        sys.DataDir,
-		PostgresURL:    PostgresURL(),
+		PostgresURL:    opts.PostgresURL,
 		DatabasePrefix: prefix,
+		KafkaListen:    opts.KafkaListen,
 		Getenv:         func(k string) string { return env[k] },
 		Log:            logs,
 		LogFormat:      "json",
