@@ -175,3 +175,35 @@ func writeStaged(t *testing.T, f *fixture, id string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// If a keeper's staged copy is gone when the placement is decided (lost to
+// a bug or by hand), retrying cannot bring it back: the count must fail for
+// good, so that the poison queue takes it and the other uploads of its
+// partition move on, instead of being retried forever as a passing failure.
+// Nothing is committed.
+func TestPlacingAFileWhoseStagedCopyIsGoneFailsForGood(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, messages.Zeros)
+	deps := f.deps(nil)
+	id := newID()
+	data := bytes.Repeat([]byte{0x10}, 5000)
+	stageAll(t, command.NewStageChunkHandler(deps, command.StageChunkConfig{}), id, data)
+	place := command.NewPlaceFileHandler(deps)
+	if err := place.Handle(ctx, countedBy(messages.Zeros, id, data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.disk.RemoveStaged(id); err != nil {
+		t.Fatal(err)
+	}
+	err := place.Handle(ctx, countedBy(messages.Ones, id, data))
+	if err == nil || errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("placing a file that is gone returned %v, want a lasting failure", err)
+	}
+	if u := f.upload(id); u.Kept || u.Decided() {
+		t.Errorf("committed: %+v", u)
+	}
+	if tot := f.totals(); tot != (app.Totals{}) {
+		t.Errorf("totals %+v", tot)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/baum-store/baum/app"
@@ -59,7 +60,14 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 			drop = true
 			return nil
 		}
-		if err := disk.Promote(u.ID); err != nil {
+		if err := disk.Promote(u.ID); errors.Is(err, fs.ErrNotExist) {
+			// Neither staged nor stored: the bytes are gone and no retry
+			// brings them back. Failing for good lets the poison queue take
+			// this event, so the rest of its partition (other uploads) moves
+			// on instead of waiting forever behind it.
+			h.Log.ErrorContext(ctx, "decided to keep a file whose staged copy is gone", "upload_id", u.ID, "error", err)
+			return fmt.Errorf("store file %s: its staged copy is gone: %w", u.ID, err)
+		} else if err != nil {
 			// Never give up a decided file: retry until the disk lets us.
 			return fmt.Errorf("%w: store file %s: %w", app.ErrUnavailable, u.ID, err)
 		}

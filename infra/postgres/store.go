@@ -112,8 +112,8 @@ func (s *Store) Update(ctx context.Context, id string, fn func(u *app.Upload, fi
 		}
 		before := *u
 		before.Keepers, before.StoredIn = slices.Clone(u.Keepers), slices.Clone(u.StoredIn)
-		if err := fn(u, fileIndex{tx}); err != nil {
-			return err
+		if err := fn(u, fileIndex{tx: tx, s: s}); err != nil {
+			return callerError{err}
 		}
 		if reflect.DeepEqual(&before, u) {
 			return nil
@@ -130,10 +130,24 @@ func (s *Store) Update(ctx context.Context, id string, fn func(u *app.Upload, fi
 		_, err = tx.Exec(ctx, sql, args...)
 		return err
 	})
+	if ce, ok := errors.AsType[callerError](err); ok {
+		return ce.err
+	}
 	return s.classify(ctx, err)
 }
 
-type fileIndex struct{ tx pgx.Tx }
+// callerError carries an error of Update's function out of the transaction
+// untouched: it is the caller's to judge (a disk error is not the database
+// being down), and classify must not mistake it for one of ours.
+type callerError struct{ err error }
+
+func (e callerError) Error() string { return e.err.Error() }
+func (e callerError) Unwrap() error { return e.err }
+
+type fileIndex struct {
+	tx pgx.Tx
+	s  *Store
+}
 
 // Add implements command.FileIndex.
 func (f fileIndex) Add(ctx context.Context, file app.File) error {
@@ -143,10 +157,10 @@ func (f fileIndex) Add(ctx context.Context, file app.File) error {
 		Suffix("ON CONFLICT (id) DO NOTHING").MustSql()
 	tag, err := f.tx.Exec(ctx, sql, args...)
 	if err != nil || tag.RowsAffected() == 0 {
-		return err
+		return f.s.classify(ctx, err)
 	}
 	_, err = f.tx.Exec(ctx, "UPDATE totals SET total_size = total_size + $1, count = count + 1", file.Size)
-	return err
+	return f.s.classify(ctx, err)
 }
 
 var fileColumns = []string{"id::text", "name", "content_type", "size", "sha256", "zero_bits", "one_bits", "stored_at"}
