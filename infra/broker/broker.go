@@ -5,11 +5,13 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -62,7 +64,17 @@ func (c Config) Validate() error {
 // Broker is a running single-node cluster.
 type Broker struct {
 	cluster *kfake.Cluster
+	stop    context.CancelFunc
+	done    chan struct{}
 }
+
+// The janitor (see janitor.go) looks for dead group members this often, and
+// allows a member this much silence beyond its session and rebalance
+// timeouts.
+const (
+	janitorInterval = 2 * time.Second
+	janitorMargin   = 5 * time.Second
+)
 
 // Start starts a broker with BAUM's topics created, plus auto-creation for
 // any other topic (the poison topic, a client's experiments).
@@ -91,10 +103,18 @@ func Start(config Config, logger *slog.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
-	b := &Broker{cluster: cluster}
-	if logger != nil {
-		logger.Info("Kafka-protocol broker listening", "addrs", b.Addrs(), "data_dir", config.DataDir, "partitions", config.Partitions)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	b := &Broker{cluster: cluster, stop: stop, done: make(chan struct{})}
+	j := newJanitor(logger, janitorMargin)
+	j.watch(cluster)
+	go func() {
+		defer close(b.done)
+		j.run(ctx, b.Addrs()[0], janitorInterval)
+	}()
+	logger.Info("Kafka-protocol broker listening", "addrs", b.Addrs(), "data_dir", config.DataDir, "partitions", config.Partitions)
 	return b, nil
 }
 
@@ -105,4 +125,8 @@ func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
 func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
 
 // Close stops the broker; with a DataDir, its state is flushed to disk.
-func (b *Broker) Close() { b.cluster.Close() }
+func (b *Broker) Close() {
+	b.stop()
+	<-b.done
+	b.cluster.Close()
+}

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
@@ -37,6 +39,7 @@ var (
 	seedFlag  = flag.Uint64("chaos.seed", 0, "random seed of contents and kill schedule (0 picks one; it is printed)")
 	withRace  = flag.Bool("chaos.race", false, "build the binary with the race detector (a race then crashes a service and fails the run)")
 	keepData  = flag.Bool("chaos.keep", false, "keep the data directory and the databases for inspection")
+	sweep     = flag.Bool("chaos.sweep", false, "after settling, wait for the stalled-upload sweep to fail the uploads whose senders were killed (about a minute), then require that nothing is left receiving or staged")
 )
 
 // The services' group prefix (BAUM_CONSUMER_GROUP_PREFIX default).
@@ -120,9 +123,13 @@ func TestChaos(t *testing.T) {
 	}
 	settleStart := time.Now()
 	testsystem.WaitSettled(t, c.brokers, groupPrefix, 5*time.Minute)
+	if *sweep {
+		c.waitSwept(t, 5*time.Minute)
+		testsystem.WaitSettled(t, c.brokers, groupPrefix, 5*time.Minute)
+	}
 	settleTime := time.Since(settleStart)
 
-	report := c.check(t, uploads)
+	report := c.check(t, uploads, *sweep)
 	report.kills = kills
 	report.print(t, seed, uploadTime, settleTime, time.Since(began))
 
@@ -219,6 +226,38 @@ func startCluster(t *testing.T) *cluster {
 		c.waitReady(t, role, 2*time.Minute)
 	}
 	return c
+}
+
+// waitSwept waits until neither service has an upload still receiving: the
+// stalled-upload sweep has failed those whose senders were killed. A service
+// sweeps only once it has been up for BAUM_STALLED_UPLOAD_AFTER, and only
+// uploads idle that long.
+func (c *cluster) waitSwept(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		left := 0
+		for _, role := range messages.Services() {
+			conn, err := pgx.Connect(t.Context(), dbURL(testsystem.PostgresURL(), c.dbPrefix+"_"+string(role)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			err = conn.QueryRow(t.Context(), "SELECT count(*) FROM uploads WHERE state = 'receiving'").Scan(&n)
+			conn.Close(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			left += n
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d uploads still receiving %s after settling: the stalled-upload sweep did not fail them", left, timeout)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 func dbURL(server, name string) string {

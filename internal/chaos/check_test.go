@@ -40,8 +40,8 @@ type held struct {
 
 // uploadRow is a row of a service's uploads table.
 type uploadRow struct {
-	id, state, name, stagingError string
-	staged, kept                  bool
+	id, state, name, stagingError, failureReason string
+	staged, kept                                 bool
 }
 
 // serviceState is everything a service holds, read after settling.
@@ -76,6 +76,8 @@ type report struct {
 	kills                                                    []kill
 	lost, misplaced, duplicated, corrupt, orphaned, totals   int
 	receiving                                                int // upload rows of vanished senders, awaiting the stalled-upload sweep
+	stalled                                                  int // upload rows the sweep failed
+	swept                                                    bool
 	held                                                     map[messages.Service][2]int64
 	failures                                                 []string
 }
@@ -105,11 +107,12 @@ func (r *report) fail(format string, args ...any) {
 //     An upload row in "receiving" with its staged file is NOT an orphan: its
 //     sender died mid-upload and the stalled-upload sweep fails it after
 //     BAUM_STALLED_UPLOAD_AFTER. It must belong to an upload that was not
-//     accepted.
+//     accepted. With -chaos.sweep the run waits for the sweep, and then any
+//     row still receiving, and any staged file at all, is an orphan.
 //   - totals: a service whose totals differ from the sum and number of the
 //     files it lists, or whose list differs from its files table.
-func (c *cluster) check(t *testing.T, uploads []*upload) *report {
-	r := &report{held: map[messages.Service][2]int64{}}
+func (c *cluster) check(t *testing.T, uploads []*upload, swept bool) *report {
+	r := &report{held: map[messages.Service][2]int64{}, swept: swept}
 	states := map[messages.Service]*serviceState{}
 	for _, role := range messages.Services() {
 		states[role] = c.read(t, role)
@@ -270,15 +273,26 @@ func (c *cluster) check(t *testing.T, uploads []*upload) *report {
 			case u.state != "receiving" || u.staged || u.stagingError != "":
 				r.orphaned++
 				r.fail("orphaned: %s has a staged file %s whose upload no longer needs it: %+v", role, id, *u)
+			case swept:
+				r.orphaned++
+				r.fail("orphaned: %s has a staged file %s after the stalled-upload sweep: %+v", role, id, *u)
 			}
 		}
 		for _, u := range s.uploads {
 			switch u.state {
+			case "failed":
+				if u.failureReason == "stalled" {
+					r.stalled++
+				}
 			case "counting":
 				r.orphaned++
 				r.fail("orphaned: %s's upload %s (%s) is stuck in counting with nothing left to handle", role, u.id, u.name)
 			case "receiving":
 				r.receiving++
+				if swept {
+					r.orphaned++
+					r.fail("orphaned: %s's upload %s (%s) is still receiving after the stalled-upload sweep", role, u.id, u.name)
+				}
 				if up := byName[u.name]; up != nil && up.outcome == accepted {
 					r.lost++
 					r.fail("lost: %s's accepted upload %s is still receiving", role, u.name)
@@ -332,9 +346,9 @@ func (c *cluster) read(t *testing.T, role messages.Service) *serviceState {
 	}); err != nil {
 		t.Fatalf("%s files: %v", role, err)
 	}
-	rows, _ = conn.Query(ctx, "SELECT id::text, state, name, staged, staging_error, kept FROM uploads")
+	rows, _ = conn.Query(ctx, "SELECT id::text, state, name, staged, staging_error, kept, failure_reason FROM uploads")
 	var u uploadRow
-	if _, err := pgx.ForEachRow(rows, []any{&u.id, &u.state, &u.name, &u.staged, &u.stagingError, &u.kept}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&u.id, &u.state, &u.name, &u.staged, &u.stagingError, &u.kept, &u.failureReason}, func() error {
 		row := u
 		s.uploads[row.id] = &row
 		return nil
@@ -495,7 +509,11 @@ func (r *report) print(t *testing.T, seed uint64, uploadTime, settleTime, total 
 	for _, role := range messages.Services() {
 		fmt.Fprintf(&b, "%s holds %d files, %d bytes\n", role, r.held[role][0], r.held[role][1])
 	}
-	fmt.Fprintf(&b, "%d upload rows are still receiving (senders killed mid-upload; the stalled-upload sweep fails them)\n", r.receiving)
+	if r.swept {
+		fmt.Fprintf(&b, "waited for the stalled-upload sweep: %d upload rows left receiving, %d failed as stalled\n", r.receiving, r.stalled)
+	} else {
+		fmt.Fprintf(&b, "%d upload rows are still receiving (senders killed mid-upload; the stalled-upload sweep fails them; -chaos.sweep waits for it)\n", r.receiving)
+	}
 	t.Log(b.String())
 	if n := r.lost + r.misplaced + r.duplicated + r.corrupt + r.orphaned + r.totals; n > 0 {
 		t.Errorf("%d breaches of the invariants", n)
