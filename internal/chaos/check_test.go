@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/baum-store/baum/internal/testsystem"
@@ -75,6 +76,7 @@ type report struct {
 	refused                                                  int // attempts that found a service down
 	kills                                                    []kill
 	lost, misplaced, duplicated, corrupt, orphaned, totals   int
+	poisoned                                                 int // messages in the poison topic: none is malformed here, so each is a bug
 	receiving                                                int // upload rows of vanished senders, awaiting the stalled-upload sweep
 	stalled                                                  int // upload rows the sweep failed
 	swept                                                    bool
@@ -111,8 +113,15 @@ func (r *report) fail(format string, args ...any) {
 //     row still receiving, and any staged file at all, is an orphan.
 //   - totals: a service whose totals differ from the sum and number of the
 //     files it lists, or whose list differs from its files table.
+//   - poisoned: a message in the poison topic. Every message of the run is
+//     valid, so a poisoned one is a handler failing for good where it should
+//     have succeeded or retried.
 func (c *cluster) check(t *testing.T, uploads []*upload, swept bool) *report {
 	r := &report{held: map[messages.Service][2]int64{}, swept: swept}
+	r.poisoned = c.poisoned(t)
+	if r.poisoned > 0 {
+		r.fail("poisoned: %d messages in %s; see the services' \"message poisoned\" log lines", r.poisoned, messages.TopicPoison)
+	}
 	states := map[messages.Service]*serviceState{}
 	for _, role := range messages.Services() {
 		states[role] = c.read(t, role)
@@ -301,6 +310,35 @@ func (c *cluster) check(t *testing.T, uploads []*upload, swept bool) *report {
 		}
 	}
 	return r
+}
+
+// poisoned counts the messages in the poison topic.
+func (c *cluster) poisoned(t *testing.T) int {
+	t.Helper()
+	config := sarama.NewConfig()
+	config.Version = sarama.V3_6_0_0
+	client, err := sarama.NewClient(c.brokers, config)
+	if err != nil {
+		t.Fatalf("poison topic: %v", err)
+	}
+	defer client.Close()
+	partitions, err := client.Partitions(messages.TopicPoison)
+	if err != nil {
+		t.Fatalf("poison topic: %v", err)
+	}
+	n := 0
+	for _, p := range partitions {
+		newest, err := client.GetOffset(messages.TopicPoison, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatalf("poison topic: %v", err)
+		}
+		oldest, err := client.GetOffset(messages.TopicPoison, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatalf("poison topic: %v", err)
+		}
+		n += int(newest - oldest)
+	}
+	return n
 }
 
 // uploadState asks the service that accepted an upload where it stands.
@@ -498,10 +536,10 @@ func (r *report) print(t *testing.T, seed uint64, uploadTime, settleTime, total 
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nchaos run, seed %d: uploads for %.1fs, settled in %.1fs, %.1fs in all\n", seed, uploadTime.Seconds(), settleTime.Seconds(), total.Seconds())
 	fmt.Fprintf(&b, "kills: %s\n\n", strings.Join(killed, ", "))
-	fmt.Fprintf(&b, "| uploads | accepted | kills | lost | misplaced | duplicated | corrupt | orphaned | totals |\n")
-	fmt.Fprintf(&b, "|--------:|---------:|------:|-----:|----------:|-----------:|--------:|---------:|-------:|\n")
-	fmt.Fprintf(&b, "| %7d | %8d | %5d | %4d | %9d | %10d | %7d | %8d | %6d |\n\n",
-		r.uploads, r.accepted, len(r.kills), r.lost, r.misplaced, r.duplicated, r.corrupt, r.orphaned, r.totals)
+	fmt.Fprintf(&b, "| uploads | accepted | kills | lost | misplaced | duplicated | corrupt | orphaned | totals | poisoned |\n")
+	fmt.Fprintf(&b, "|--------:|---------:|------:|-----:|----------:|-----------:|--------:|---------:|-------:|---------:|\n")
+	fmt.Fprintf(&b, "| %7d | %8d | %5d | %4d | %9d | %10d | %7d | %8d | %6d | %8d |\n\n",
+		r.uploads, r.accepted, len(r.kills), r.lost, r.misplaced, r.duplicated, r.corrupt, r.orphaned, r.totals, r.poisoned)
 	fmt.Fprintf(&b, "accepted: %d, %d answered 201, %d answered 202; not accepted: %d unanswered (their service was killed; %d of them were placed in full anyway), %d refused with an error answer, %d gave up\n",
 		r.accepted, r.created, r.accepted-r.created, r.unanswered, r.unansweredStored, r.rejected, r.gaveUp)
 	fmt.Fprintf(&b, "kills: %d plain SIGKILL, %d during a graceful shutdown, %d while starting; %d upload attempts found their service down and went to the other\n",
@@ -515,7 +553,7 @@ func (r *report) print(t *testing.T, seed uint64, uploadTime, settleTime, total 
 		fmt.Fprintf(&b, "%d upload rows are still receiving (senders killed mid-upload; the stalled-upload sweep fails them; -chaos.sweep waits for it)\n", r.receiving)
 	}
 	t.Log(b.String())
-	if n := r.lost + r.misplaced + r.duplicated + r.corrupt + r.orphaned + r.totals; n > 0 {
+	if n := r.lost + r.misplaced + r.duplicated + r.corrupt + r.orphaned + r.totals + r.poisoned; n > 0 {
 		t.Errorf("%d breaches of the invariants", n)
 	}
 }
