@@ -216,6 +216,11 @@ func startCluster(t *testing.T) *cluster {
 			"BAUM_LOG_FORMAT=json",
 			"BAUM_LOG_LEVEL=info",
 		)
+		if *withRace {
+			// A data race ends the process at once, so that the run fails
+			// even if the process is killed before it would exit with 66.
+			env = append(env, "GORACE=halt_on_error=1")
+		}
 		c.services[role] = &process{name: string(role), bin: bin, args: []string{"serve", "--role", string(role)},
 			env: env, logPath: filepath.Join(dir, string(role)+".log")}
 		if err := c.services[role].start(); err != nil {
