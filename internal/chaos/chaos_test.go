@@ -111,11 +111,12 @@ func TestChaos(t *testing.T) {
 	}
 	began := time.Now()
 	c := startCluster(t)
+	uploadStart := time.Now()
 	t.Logf("chaos: seed %d, %d uploads × %d workers, up to %d KiB, %d KiB chunks, %d kills; data in %s",
 		seed, *nUploads, *nWorkers, *maxSize>>10, *chunkSize>>10, *nKills, c.dir)
 
-	uploads, kills := c.run(t, seed)
-	uploadTime := time.Since(began)
+	uploads, kills := c.run(t, seed, *nUploads, *nKills)
+	uploadTime := time.Since(uploadStart)
 
 	// Everything up, everything handled.
 	for _, role := range messages.Services() {
@@ -136,19 +137,16 @@ func TestChaos(t *testing.T) {
 	// After all that, a graceful stop still works.
 	for _, role := range messages.Services() {
 		if err := c.services[role].stop(45 * time.Second); err != nil {
-			report.fail("graceful stop: %v", err)
+			t.Errorf("graceful stop: %v\n%s", err, c.services[role].logTail(30))
 		}
 	}
 	for _, p := range c.all() {
 		for _, crash := range p.unexpectedExits() {
-			report.fail("%s\n%s", crash, p.logTail(30))
+			t.Errorf("%s\n%s", crash, p.logTail(30))
 		}
 	}
-	if len(report.failures) > 0 {
-		for _, f := range report.failures {
-			t.Error(f)
-		}
-		t.Logf("logs are in %s (kept)", c.dir)
+	for _, f := range report.failures {
+		t.Error(f)
 	}
 }
 
@@ -301,7 +299,7 @@ func (c *cluster) waitReady(t testing.TB, role messages.Service, timeout time.Du
 // run makes the uploads while it kills services on a schedule spread over
 // them. Uploads go on until the last kill is done and restarted, so every
 // kill meets uploads in flight.
-func (c *cluster) run(t *testing.T, seed uint64) ([]*upload, []kill) {
+func (c *cluster) run(t *testing.T, seed uint64, nUploads, nKills int) ([]*upload, []kill) {
 	var (
 		next       atomic.Int64
 		killerDone atomic.Bool
@@ -316,7 +314,7 @@ func (c *cluster) run(t *testing.T, seed uint64) ([]*upload, []kill) {
 			defer wg.Done()
 			for {
 				n := int(next.Add(1) - 1)
-				if n >= *nUploads && killerDone.Load() {
+				if n >= nUploads && killerDone.Load() {
 					return
 				}
 				u := c.upload(seed, n)
@@ -328,9 +326,9 @@ func (c *cluster) run(t *testing.T, seed uint64) ([]*upload, []kill) {
 	}
 
 	r := rand.New(rand.NewPCG(seed, 0xC4A05))
-	positions := make([]int, *nKills)
+	positions := make([]int, nKills)
 	for i := range positions {
-		positions[i] = *nWorkers + *nUploads/20 + r.IntN(max(1, *nUploads*9/10-*nWorkers))
+		positions[i] = *nWorkers + nUploads/20 + r.IntN(max(1, nUploads*9/10-*nWorkers))
 	}
 	slices.Sort(positions)
 	var kills []kill
