@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/internal/faultnet"
 	"github.com/baum-store/baum/internal/testsystem"
@@ -161,14 +163,25 @@ func checkAfterOutage(t *testing.T, sys *testsystem.System, accepted, refused []
 	}
 }
 
+// conns connects to both services' databases directly (once per test:
+// tests share the PostgreSQL server and its connection limit).
+func conns(t *testing.T, sys *testsystem.System) map[messages.Service]*pgx.Conn {
+	t.Helper()
+	out := map[messages.Service]*pgx.Conn{}
+	for _, role := range messages.Services() {
+		out[role] = sys.Conn(t, role)
+	}
+	return out
+}
+
 // inFlight counts the accepted uploads not yet placed, read straight from
 // the databases (the services' own way there may be cut).
-func inFlight(t *testing.T, sys *testsystem.System, accepted []sent) int {
+func inFlight(t *testing.T, conns map[messages.Service]*pgx.Conn, accepted []sent) int {
 	t.Helper()
 	n := 0
 	for _, s := range accepted {
 		var state string
-		sys.Conn(t, s.role).QueryRow(t.Context(), "SELECT state FROM uploads WHERE id = $1", s.id).Scan(&state)
+		conns[s.role].QueryRow(t.Context(), "SELECT state FROM uploads WHERE id = $1", s.id).Scan(&state)
 		if state != "placed" {
 			n++
 		}
@@ -214,7 +227,7 @@ func TestDatabaseOutage(t *testing.T) {
 			} else {
 				proxy.Stall()
 			}
-			t.Logf("%d of the %d accepted uploads were in flight when the database went", inFlight(t, sys, accepted), len(accepted))
+			t.Logf("%d of the %d accepted uploads were in flight when the database went", inFlight(t, conns(t, sys), accepted), len(accepted))
 			waitNotReady(t, sys, "database")
 			for i, role := range messages.Services() {
 				name := fmt.Sprintf("during-%d.bin", i)
@@ -273,6 +286,7 @@ func TestKafkaOutage(t *testing.T) {
 		Env:         map[string]string{"BAUM_CHUNK_SIZE": "4096"},
 	})
 	r := rand.New(rand.NewPCG(2, 2))
+	db := conns(t, sys)
 
 	var accepted, refused []sent
 	for i := range 6 {
@@ -294,20 +308,21 @@ func TestKafkaOutage(t *testing.T) {
 	req.Header.Set("Content-Type", contentType)
 	halfwayDone := make(chan testsystem.Response, 1)
 	go func() { halfwayDone <- testsystem.Do(t, req) }()
+	// Its first chunks reached both services (the first chunk creates the
+	// upload's record).
 	testsystem.Eventually(t, 30*time.Second, func() string {
-		var n int
-		sys.Conn(t, messages.Ones).QueryRow(t.Context(), "SELECT count(*) FROM uploads WHERE name = 'halfway.bin' AND received_bytes > 0").Scan(&n)
-		if n == 0 {
-			// received_bytes is saved at most once a second; staged bytes show first.
-			if entries, _ := readDir(sys.DataDir + "/ones/staging"); len(entries) == 0 {
-				return "the halfway upload's first chunks have not arrived"
+		for _, role := range messages.Services() {
+			var n int
+			db[role].QueryRow(t.Context(), "SELECT count(*) FROM uploads WHERE name = 'halfway.bin'").Scan(&n)
+			if n == 0 {
+				return fmt.Sprintf("the halfway upload's first chunks have not reached %s", role)
 			}
 		}
 		return ""
 	})
 
 	sw.Cut()
-	t.Logf("%d of the %d accepted uploads were in flight when Kafka went", inFlight(t, sys, accepted), len(accepted))
+	t.Logf("%d of the %d accepted uploads were in flight when Kafka went", inFlight(t, db, accepted), len(accepted))
 	waitNotReady(t, sys, "kafka")
 	close(open)
 	res := <-halfwayDone
@@ -331,14 +346,18 @@ func TestKafkaOutage(t *testing.T) {
 		return ""
 	})
 	sw.Heal()
-	checkAfterOutage(t, sys, accepted, refused)
-	for _, role := range messages.Services() {
-		var state, reason string
-		sys.Conn(t, role).QueryRow(t.Context(), "SELECT state, failure_reason FROM uploads WHERE name = 'halfway.bin'").Scan(&state, &reason)
-		if state != "failed" || reason != messages.ReasonAborted {
-			t.Errorf("%s: the halfway upload is %q (%q), want failed as aborted", role, state, reason)
+	// The abort is retried with back-off (up to 10 s apart).
+	testsystem.Eventually(t, time.Minute, func() string {
+		for _, role := range messages.Services() {
+			var state, reason string
+			db[role].QueryRow(t.Context(), "SELECT state, failure_reason FROM uploads WHERE name = 'halfway.bin'").Scan(&state, &reason)
+			if state != "failed" || reason != messages.ReasonAborted {
+				return fmt.Sprintf("%s: the halfway upload is %q (%q), want failed as aborted", role, state, reason)
+			}
 		}
-	}
+		return ""
+	})
+	checkAfterOutage(t, sys, accepted, refused)
 	after := upload(t, sys, messages.Ones, "after.bin", randomFile(r, 5000), "")
 	if after.status != http.StatusCreated {
 		t.Fatalf("upload after the outage: %d", after.status)
