@@ -93,7 +93,7 @@ func TestChaosCheckCatchesBreaches(t *testing.T) {
 
 	r := c.check(t, uploads, false)
 	for _, f := range r.failures {
-		t.Log(f)
+		t.Logf("caught, as it should be: %s", f)
 	}
 	for what, got := range map[string]struct{ got, want int }{
 		"lost":       {r.lost, 1},
