@@ -266,6 +266,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Warn("HTTP shutdown cut short", "error", err)
 		s.http.Close()
 	}
+	s.api.Close()
 	if err := s.router.Close(); err != nil {
 		s.log.Warn("router close", "error", err)
 	}

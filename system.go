@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,6 +32,8 @@ type SystemConfig struct {
 	DatabasePrefix string
 	// KafkaPort is the broker's port; 0 picks a free one.
 	KafkaPort int
+	// KafkaListen, if set, opens the broker's listener (see broker.Config.Listen).
+	KafkaListen func(network, address string) (net.Listener, error)
 	// Ports are the services' HTTP ports; 0 picks a free one.
 	Ports map[messages.Service]int
 	// Getenv supplies the other BAUM_* variables (nil: none).
@@ -89,7 +92,7 @@ func StartSystem(ctx context.Context, config SystemConfig) (_ *System, err error
 		return nil, err
 	}
 	b, err := broker.Start(broker.Config{Port: config.KafkaPort, DataDir: filepath.Join(config.DataDir, "kafka"),
-		TLS: config.BrokerTLS, Users: config.BrokerUsers}, blog)
+		TLS: config.BrokerTLS, Users: config.BrokerUsers, Listen: config.KafkaListen}, blog)
 	if err != nil {
 		return nil, err
 	}

@@ -51,10 +51,10 @@ type Repair struct {
 // service consumes messages: a placement in flight looks like an orphan.
 //
 // The database is the truth. A stored file belongs if its metadata is
-// committed; a stored file without metadata whose upload is still open goes
-// back to staging (its BitsCounted will be delivered again); any other is
-// removed. A staged file stays only while its upload
-// still needs it.
+// committed; a stored file without metadata whose upload still needs it
+// (not over, and undecided or decided for this service) goes back to
+// staging, where the BitsCounted delivered again finds it; any other is
+// removed. A staged file stays only while its upload still needs it.
 func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 	var r Repair
 	held, err := m.Uploads.FileIDs(ctx)
@@ -75,10 +75,11 @@ func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 		if err != nil {
 			return r, err
 		}
-		// Promote runs inside the placement's transaction; if that never
-		// committed, the decision did not either, so the file goes back to
-		// staging for the redelivered BitsCounted to decide again.
-		if u != nil && !u.Kept && !u.Deleted && u.State != app.Failed {
+		if m.needsStaged(u) {
+			// A placement died between moving the file and committing:
+			// the decision was in that transaction too, so the record may
+			// name no keepers yet. The count that decides is delivered
+			// again and must find the file staged.
 			if err := m.Disk.Demote(id); err != nil {
 				return r, err
 			}
@@ -107,8 +108,8 @@ func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 		if err != nil {
 			return r, err
 		}
-		if u != nil && !u.Done() && !u.Kept && !u.Deleted && (!u.Decided() || u.Keeps(m.Self)) {
-			continue // still needed
+		if m.needsStaged(u) {
+			continue
 		}
 		if err := m.Disk.RemoveStaged(id); err != nil {
 			return r, err
@@ -122,6 +123,13 @@ func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 		}
 	}
 	return r, nil
+}
+
+// needsStaged reports whether upload u (nil: unknown) still needs this
+// service's staged copy: it is not over, not held here yet, and either
+// undecided or decided for this service.
+func (m *Maintenance) needsStaged(u *app.Upload) bool {
+	return u != nil && !u.Done() && !u.Kept && !u.Deleted && (!u.Decided() || u.Keeps(m.Self))
 }
 
 func (m *Maintenance) upload(ctx context.Context, id string) (*app.Upload, error) {

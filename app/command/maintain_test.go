@@ -1,137 +1,209 @@
 package command_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/google/uuid"
-
 	"github.com/baum-store/baum/app"
-	"github.com/baum-store/baum/app/bits"
 	"github.com/baum-store/baum/app/command"
-	"github.com/baum-store/baum/infra/storage"
 	"github.com/baum-store/baum/messages"
 )
 
-func newID(t *testing.T) string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id.String()
-}
+// A keeper that dies between moving the file into storage and committing the
+// placement leaves a stored file without metadata, and an upload record
+// without the decision (it was in the same transaction). The next start must
+// move the file back to staging so that the redelivered count stores it.
+// Reconcile used to take such a file for an orphan (the record named no
+// keepers) and delete it: the file was lost in every service that was to
+// keep it, and the redelivered count failed forever, blocking its partition.
+func TestReconcileKeepsAFileWhosePlacementDidNotCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, messages.Zeros)
+	id := newID()
+	data := bytes.Repeat([]byte{0x01, 0x00, 0x80}, 20_000) // mostly zero bits: zeros keeps it
 
-func stage(t *testing.T, disk *storage.Disk, id string, data string) {
-	t.Helper()
-	f, err := disk.OpenStaged(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write([]byte(data)); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-}
-
-func exists(t *testing.T, path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
-	dir := t.TempDir()
-	disk, err := storage.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uploads := newMemUploads()
-	ctx := t.Context()
-	put := func(id string, edit func(u *app.Upload)) {
-		uploads.Update(ctx, id, func(u *app.Upload, _ command.FileIndex) error { edit(u); return nil })
-	}
-	held := func(id string) {
-		uploads.Update(ctx, id, func(u *app.Upload, files command.FileIndex) error {
-			u.Kept = true
-			return files.Add(ctx, app.File{ID: id, Size: 1})
-		})
-	}
-	staged := func(id string) string { return filepath.Join(dir, "staging", id) }
-	stored := func(id string) string { return filepath.Join(dir, "files", id[len(id)-2:], id) }
-
-	// Killed between Promote and the commit of the placement: the decision
-	// rolled back with it, so the bytes must go back to staging.
-	uncommitted := newID(t)
-	put(uncommitted, func(u *app.Upload) { u.State, u.Staged = app.Counting, true })
-	stage(t, disk, uncommitted, "a")
-	disk.Promote(uncommitted)
-	// Stored bytes of a failed upload, and of a deleted file.
-	failed, deleted := newID(t), newID(t)
-	put(failed, func(u *app.Upload) { u.State = app.Failed })
-	put(deleted, func(u *app.Upload) { u.State, u.Deleted = app.Placed, true })
-	for _, id := range []string{failed, deleted} {
-		stage(t, disk, id, "b")
-		disk.Promote(id)
-	}
-	// A held file, and a held file whose Promote did not happen yet.
-	fine, unpromoted := newID(t), newID(t)
-	held(fine)
-	stage(t, disk, fine, "c")
-	disk.Promote(fine)
-	held(unpromoted)
-	stage(t, disk, unpromoted, "d")
-	// Staged: unknown, decided elsewhere, still receiving.
-	unknown, elsewhere, receiving := newID(t), newID(t), newID(t)
-	put(elsewhere, func(u *app.Upload) { u.State, u.Keepers = app.Counting, []messages.Service{messages.Ones} })
-	put(receiving, func(u *app.Upload) {})
-	for _, id := range []string{unknown, elsewhere, receiving} {
-		stage(t, disk, id, "e")
-	}
-	// Metadata without bytes.
-	missing := newID(t)
-	held(missing)
-
-	m := command.NewMaintenance(command.Deps{Self: messages.Zeros, Uploads: uploads, Disk: disk,
-		Staging: command.NewStaging(disk, bits.Zero), Events: &recordingEvents{}})
-	repair, err := m.Reconcile(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := command.Repair{StagedRemoved: 2, StoredRemoved: 2, StoredDemoted: 1, StoredPromoted: 1, Missing: 1}
-	if repair != want {
-		t.Errorf("repair %+v, want %+v", repair, want)
-	}
-	checks := []struct {
-		path string
-		want bool
-	}{
-		{staged(uncommitted), true}, {stored(uncommitted), false},
-		{stored(failed), false}, {stored(deleted), false},
-		{stored(fine), true}, {stored(unpromoted), true}, {staged(unpromoted), false},
-		{staged(unknown), false}, {staged(elsewhere), false}, {staged(receiving), true},
-	}
-	for i, c := range checks {
-		if exists(t, c.path) != c.want {
-			t.Errorf("check %d: %s exists = %v, want %v", i, c.path, !c.want, c.want)
+	deps := f.deps(nil)
+	stage := command.NewStageChunkHandler(deps, command.StageChunkConfig{SyncStaged: true})
+	for _, c := range chunks(id, data, 16<<10) {
+		if err := stage.Handle(ctx, c); err != nil {
+			t.Fatal(err)
 		}
 	}
+	place := command.NewPlaceFileHandler(deps)
+	if err := place.Handle(ctx, countedBy(messages.Zeros, id, data)); err != nil {
+		t.Fatal(err)
+	}
+	f.events.take()
+
+	// The count that decides arrives; the process dies before the commit.
+	crashing := deps
+	crashing.Uploads, crashing.Disk = crashBeforeCommit{f.store}, deadDisk{f.disk}
+	if err := command.NewPlaceFileHandler(crashing).Handle(ctx, countedBy(messages.Ones, id, data)); !errors.Is(err, errCrash) {
+		t.Fatalf("the crashing placement returned %v", err)
+	}
+	if ok, _ := f.disk.StoredExists(id); !ok || f.stagedExists(id) {
+		t.Fatal("the test did not reach the crash window: the file should be stored and not staged")
+	}
+	if u := f.upload(id); u.Decided() || u.Kept {
+		t.Fatalf("the decision should not have committed: %+v", u)
+	}
+
+	// The next start.
+	restarted := f.deps(nil)
+	repair, err := command.NewMaintenance(restarted).Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repair != (command.Repair{StoredDemoted: 1}) {
+		t.Errorf("repair %+v, want the stored file moved back to staging", repair)
+	}
+	if !f.stagedExists(id) {
+		t.Fatal("the file is gone from staging and storage: lost")
+	}
+
+	// The uncommitted count is delivered again.
+	if err := command.NewPlaceFileHandler(restarted).Handle(ctx, countedBy(messages.Ones, id, data)); err != nil {
+		t.Fatalf("redelivered count: %v", err)
+	}
+	if got := f.storedBytes(id); !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, want the %d uploaded", len(got), len(data))
+	}
+	if tot := f.totals(); tot != (app.Totals{TotalSize: int64(len(data)), Count: 1}) {
+		t.Errorf("totals %+v", tot)
+	}
+	if u := f.upload(id); !u.Kept || !u.Keeps(messages.Zeros) {
+		t.Errorf("upload %+v not kept", u)
+	}
+	var stored bool
+	for _, e := range f.events.take() {
+		if fs, ok := e.(messages.FileStored); ok && fs.FileID == id && fs.Service == messages.Zeros {
+			stored = true
+		}
+	}
+	if !stored {
+		t.Error("no FileStored published")
+	}
+	if f.stagedExists(id) {
+		t.Error("the file is still staged too")
+	}
 }
 
-func TestPlacingAFileWhoseBytesAreGoneIsPoisonNotRetried(t *testing.T) {
-	dir := t.TempDir()
-	disk, _ := storage.Open(dir)
-	uploads := newMemUploads()
-	h := command.NewPlaceFileHandler(command.Deps{Self: messages.Zeros, Uploads: uploads, Disk: disk,
-		Staging: command.NewStaging(disk, bits.Zero), Events: &recordingEvents{}})
-	id := newID(t)
-	sum := "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-	h.Handle(t.Context(), &messages.BitsCounted{UploadID: id, Service: messages.Ones, Bit: "one", Count: 0, Size: 1, SHA256: sum})
-	err := h.Handle(t.Context(), &messages.BitsCounted{UploadID: id, Service: messages.Zeros, Bit: "zero", Count: 8, Size: 1, SHA256: sum})
-	if err == nil || errors.Is(err, app.ErrUnavailable) {
-		t.Fatalf("error %v: want a permanent error", err)
+// What Reconcile removes it must remove: staged copies nobody needs and
+// stored files of deleted or failed uploads; and what it keeps it must keep.
+func TestReconcileRemovesOnlyWhatNobodyNeeds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, messages.Ones)
+	deps := f.deps(nil)
+	stage := command.NewStageChunkHandler(deps, command.StageChunkConfig{})
+	place := command.NewPlaceFileHandler(deps)
+	outcome := command.NewRecordOutcomeHandler(deps)
+
+	stageAll := func(id string, data []byte) {
+		for _, c := range chunks(id, data, 1000) {
+			if err := stage.Handle(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if ids, _ := uploads.FileIDs(t.Context()); len(ids) != 0 {
-		t.Fatal("metadata committed without bytes")
+	zeroish := bytes.Repeat([]byte{0x01}, 3000)
+	oneish := bytes.Repeat([]byte{0xFE}, 3000)
+
+	// Still receiving: its staged part is needed.
+	receiving := newID()
+	if err := stage.Handle(ctx, chunks(receiving, oneish, 1000)[0]); err != nil {
+		t.Fatal(err)
+	}
+	// Staged and counted, waiting for the other count: needed.
+	waiting := newID()
+	stageAll(waiting, oneish)
+	// Decided for zeros only: ones' staged copy is not needed; put it back as
+	// if the process died before dropping it.
+	elsewhere := newID()
+	stageAll(elsewhere, zeroish)
+	if err := place.Handle(ctx, countedBy(messages.Ones, elsewhere, zeroish)); err != nil {
+		t.Fatal(err)
+	}
+	if err := place.Handle(ctx, countedBy(messages.Zeros, elsewhere, zeroish)); err != nil {
+		t.Fatal(err)
+	}
+	writeStaged(t, f, elsewhere, zeroish)
+	// Failed: not needed.
+	failed := newID()
+	stageAll(failed, oneish)
+	if err := outcome.UploadFailed(ctx, &messages.UploadFailed{UploadID: failed, Service: messages.Zeros, Reason: messages.ReasonStorageFull, Detail: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	writeStaged(t, f, failed, oneish)
+	// Held: stays stored.
+	held := newID()
+	stageAll(held, oneish)
+	for _, s := range messages.Services() {
+		if err := place.Handle(ctx, countedBy(s, held, oneish)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	repair, err := command.NewMaintenance(deps).Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repair != (command.Repair{StagedRemoved: 2}) {
+		t.Errorf("repair %+v, want the two unneeded staged files removed", repair)
+	}
+	for id, want := range map[string]bool{receiving: true, waiting: true, elsewhere: false, failed: false, held: false} {
+		if got := f.stagedExists(id); got != want {
+			t.Errorf("staged %s: %v, want %v", id, got, want)
+		}
+	}
+	if got := f.storedBytes(held); !bytes.Equal(got, oneish) {
+		t.Error("the held file changed")
+	}
+}
+
+func writeStaged(t *testing.T, f *fixture, id string, data []byte) {
+	t.Helper()
+	sf, err := f.disk.OpenStaged(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	if _, err := sf.Write(data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// If a keeper's staged copy is gone when the placement is decided (lost to
+// a bug or by hand), retrying cannot bring it back: the count must fail for
+// good, so that the poison queue takes it and the other uploads of its
+// partition move on, instead of being retried forever as a passing failure.
+// Nothing is committed.
+func TestPlacingAFileWhoseStagedCopyIsGoneFailsForGood(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, messages.Zeros)
+	deps := f.deps(nil)
+	id := newID()
+	data := bytes.Repeat([]byte{0x10}, 5000)
+	stageAll(t, command.NewStageChunkHandler(deps, command.StageChunkConfig{}), id, data)
+	place := command.NewPlaceFileHandler(deps)
+	if err := place.Handle(ctx, countedBy(messages.Zeros, id, data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.disk.RemoveStaged(id); err != nil {
+		t.Fatal(err)
+	}
+	err := place.Handle(ctx, countedBy(messages.Ones, id, data))
+	if err == nil || errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("placing a file that is gone returned %v, want a lasting failure", err)
+	}
+	if u := f.upload(id); u.Kept || u.Decided() {
+		t.Errorf("committed: %+v", u)
+	}
+	if tot := f.totals(); tot != (app.Totals{}) {
+		t.Errorf("totals %+v", tot)
 	}
 }

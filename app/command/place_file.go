@@ -65,6 +65,7 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 			// it, so the event goes to the poison topic, where an operator
 			// can replay it once the bytes are back, and the partition
 			// moves on.
+			h.Log.ErrorContext(ctx, "decided to keep a file whose staged copy is gone", "upload_id", u.ID, "error", err)
 			return fmt.Errorf("store file %s: %w", u.ID, err)
 		} else if err != nil {
 			// Never give up a decided file: retry until the disk lets us.

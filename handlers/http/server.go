@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -108,6 +109,12 @@ type Server struct {
 	router     chi.Router
 	openAPIDoc []byte
 	docsUI     http.Handler
+
+	// Work that outlives a request (aborting a failed upload) runs under
+	// stopping and ends with Close.
+	stopping   context.Context
+	stop       context.CancelFunc
+	background sync.WaitGroup
 }
 
 // NewServer returns the HTTP port of a service.
@@ -121,6 +128,7 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{config: config, deps: deps, openAPIDoc: doc, docsUI: newDocs(deps.Self)}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	r := chi.NewRouter()
 	r.Use(s.correlate, s.logRequests, s.recoverPanics)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -181,6 +189,13 @@ func (s *Server) Routes() ([]Route, error) {
 		return cmp.Or(strings.Compare(a.Pattern, b.Pattern), strings.Compare(a.Method, b.Method))
 	})
 	return routes, err
+}
+
+// Close ends the work requests left running (aborts still retrying) and
+// waits for it. Call it after the HTTP server has shut down.
+func (s *Server) Close() {
+	s.stop()
+	s.background.Wait()
 }
 
 // Router exposes the routes, so other ports (docs, metrics) can be mounted.

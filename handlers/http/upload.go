@@ -218,12 +218,10 @@ func (s *Server) waitFor(r *http.Request) (time.Duration, error) {
 // sendFailed answers an upload whose chunks did not all reach Kafka, after
 // telling the services to drop what did.
 func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, id string, err error) {
+	s.background.Add(1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
-		defer cancel()
-		if aerr := s.deps.Sender.Abort(ctx, id, err.Error()); aerr != nil {
-			s.deps.Log.WarnContext(ctx, "cannot abort upload; the stalled-upload sweep will drop it", "upload_id", id, "error", aerr)
-		}
+		defer s.background.Done()
+		s.abort(messages.WithCorrelationID(s.stopping, messages.CorrelationIDFromContext(r.Context())), id, err.Error())
 	}()
 	switch {
 	case errors.Is(err, errIdle):
@@ -237,6 +235,39 @@ func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, id string, e
 		s.deps.Log.InfoContext(r.Context(), "client went away during upload", "upload_id", id)
 	default:
 		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("cannot read the file: %v", err))
+	}
+}
+
+// abortPatience is how long a failed upload keeps trying to tell the
+// services to drop what they staged of it. Kafka is often what failed, so
+// the abort must outlast the outage; after that (or if the service stops)
+// the stalled-upload sweep drops it.
+const abortPatience = 5 * time.Minute
+
+// abort sends AbortUpload for an upload whose chunks did not all reach
+// Kafka, retrying with back-off until it gets through.
+func (s *Server) abort(ctx context.Context, id, reason string) {
+	ctx, cancel := context.WithTimeout(ctx, abortPatience)
+	defer cancel()
+	delay := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.deps.Sender.Abort(ctx, id, reason)
+		if err == nil {
+			if attempt > 1 {
+				s.deps.Log.InfoContext(ctx, "upload aborted", "upload_id", id, "attempts", attempt)
+			}
+			return
+		}
+		if attempt == 1 {
+			s.deps.Log.WarnContext(ctx, "cannot abort upload yet; retrying", "upload_id", id, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			s.deps.Log.WarnContext(ctx, "gave up aborting upload; the stalled-upload sweep will drop it", "upload_id", id, "error", err)
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Second)
 	}
 }
 

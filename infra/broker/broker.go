@@ -5,14 +5,20 @@
 package broker
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/baum-store/baum/messages"
 )
@@ -34,6 +40,11 @@ type Config struct {
 	// Users, if any, makes the broker require SASL authentication: each
 	// logs in with its own mechanism.
 	Users []User
+	// Listen, if set, opens the broker's listener instead of net.Listen.
+	// Tests wrap it to cut or stall the broker's connections: clients learn
+	// the broker's address from its metadata and connect to it directly, so
+	// faults must sit in the broker's own listener, not in a proxy in front.
+	Listen func(network, address string) (net.Listener, error)
 }
 
 // User is one SASL login the broker accepts.
@@ -96,7 +107,17 @@ func (c Config) Validate() error {
 // Broker is a running single-node cluster.
 type Broker struct {
 	cluster *kfake.Cluster
+	stop    context.CancelFunc
+	done    chan struct{}
 }
+
+// The janitor (see janitor.go) looks for dead group members this often, and
+// allows a member this much silence beyond its session and rebalance
+// timeouts.
+const (
+	janitorInterval = 2 * time.Second
+	janitorMargin   = 5 * time.Second
+)
 
 // Start starts a broker with BAUM's topics created, plus auto-creation for
 // any other topic (the poison topic, a client's experiments).
@@ -128,15 +149,26 @@ func Start(config Config, logger *slog.Logger) (*Broker, error) {
 			opts = append(opts, kfake.Superuser(u.Mechanism, u.Name, u.Password))
 		}
 	}
+	if config.Listen != nil {
+		opts = append(opts, kfake.ListenFn(config.Listen))
+	}
 	cluster, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
-	b := &Broker{cluster: cluster}
-	if logger != nil {
-		logger.Info("Kafka-protocol broker listening", "addrs", b.Addrs(), "data_dir", config.DataDir, "partitions", config.Partitions,
-			"tls", config.TLS != nil, "sasl_users", len(config.Users))
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	b := &Broker{cluster: cluster, stop: stop, done: make(chan struct{})}
+	j := newJanitor(logger, janitorMargin)
+	j.watch(cluster)
+	go func() {
+		defer close(b.done)
+		j.run(ctx, b.Addrs()[0], janitorInterval, config.clientOpts()...)
+	}()
+	logger.Info("Kafka-protocol broker listening", "addrs", b.Addrs(), "data_dir", config.DataDir, "partitions", config.Partitions,
+		"tls", config.TLS != nil, "sasl_users", len(config.Users))
 	return b, nil
 }
 
@@ -147,4 +179,29 @@ func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
 func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
 
 // Close stops the broker; with a DataDir, its state is flushed to disk.
-func (b *Broker) Close() { b.cluster.Close() }
+func (b *Broker) Close() {
+	b.stop()
+	<-b.done
+	b.cluster.Close()
+}
+
+// clientOpts lets the broker's own client (the group janitor) in: over TLS
+// to itself on loopback, and as its first SASL user.
+func (c Config) clientOpts() []kgo.Opt {
+	var opts []kgo.Opt
+	if c.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})) //nolint:gosec // itself, on loopback
+	}
+	if len(c.Users) > 0 {
+		u := c.Users[0]
+		switch u.Mechanism {
+		case "PLAIN":
+			opts = append(opts, kgo.SASL(plain.Auth{User: u.Name, Pass: u.Password}.AsMechanism()))
+		case "SCRAM-SHA-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: u.Name, Pass: u.Password}.AsSha256Mechanism()))
+		case "SCRAM-SHA-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: u.Name, Pass: u.Password}.AsSha512Mechanism()))
+		}
+	}
+	return opts
+}

@@ -110,7 +110,11 @@ func (s *Store) Upload(ctx context.Context, id string) (*app.Upload, error) {
 // uploads the round trips (a system call and a wake-up each, on both sides)
 // were most of a service's CPU time (docs/benchmarks.md).
 func (s *Store) Update(ctx context.Context, id string, fn func(u *app.Upload, files command.FileIndex) error) error {
-	return s.classify(ctx, s.update(ctx, id, fn))
+	err := s.update(ctx, id, fn)
+	if ce, ok := errors.AsType[callerError](err); ok {
+		return ce.err
+	}
+	return s.classify(ctx, err)
 }
 
 func (s *Store) update(ctx context.Context, id string, fn func(u *app.Upload, files command.FileIndex) error) (err error) {
@@ -146,8 +150,8 @@ func (s *Store) update(ctx context.Context, id string, fn func(u *app.Upload, fi
 
 	before := *u
 	before.Keepers, before.StoredIn = slices.Clone(u.Keepers), slices.Clone(u.StoredIn)
-	if err := fn(u, fileIndex{conn}); err != nil {
-		return err
+	if err := fn(u, fileIndex{tx: conn, s: s}); err != nil {
+		return callerError{err}
 	}
 	finish := &pgx.Batch{}
 	if !reflect.DeepEqual(&before, u) {
@@ -177,7 +181,18 @@ type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-type fileIndex struct{ tx execer }
+// callerError carries an error of Update's function out of the transaction
+// untouched: it is the caller's to judge (a disk error is not the database
+// being down), and classify must not mistake it for one of ours.
+type callerError struct{ err error }
+
+func (e callerError) Error() string { return e.err.Error() }
+func (e callerError) Unwrap() error { return e.err }
+
+type fileIndex struct {
+	tx execer
+	s  *Store
+}
 
 // Add implements command.FileIndex.
 func (f fileIndex) Add(ctx context.Context, file app.File) error {
@@ -187,10 +202,10 @@ func (f fileIndex) Add(ctx context.Context, file app.File) error {
 		Suffix("ON CONFLICT (id) DO NOTHING").MustSql()
 	tag, err := f.tx.Exec(ctx, sql, args...)
 	if err != nil || tag.RowsAffected() == 0 {
-		return err
+		return f.s.classify(ctx, err)
 	}
 	_, err = f.tx.Exec(ctx, "UPDATE totals SET total_size = total_size + $1, count = count + 1", file.Size)
-	return err
+	return f.s.classify(ctx, err)
 }
 
 var fileColumns = []string{"id::text", "name", "content_type", "size", "sha256", "zero_bits", "one_bits", "stored_at"}

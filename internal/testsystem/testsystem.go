@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -58,11 +59,16 @@ type System struct {
 }
 
 // Option changes how Start starts a System.
-type Option func(*baum.SystemConfig)
+type Option func(*startConfig)
+
+type startConfig struct {
+	baum.SystemConfig
+	prepare []func(dataDir string)
+}
 
 // WithServiceOptions passes options to one service's baum.NewService.
 func WithServiceOptions(role messages.Service, opts ...baum.Option) Option {
-	return func(c *baum.SystemConfig) {
+	return func(c *startConfig) {
 		if c.Options == nil {
 			c.Options = map[messages.Service][]baum.Option{}
 		}
@@ -74,14 +80,26 @@ func WithServiceOptions(role messages.Service, opts ...baum.Option) Option {
 // and SASL with these users (none: no SASL). The services need the
 // matching BAUM_KAFKA_* variables.
 func WithBroker(tlsConfig *tls.Config, users ...broker.User) Option {
-	return func(c *baum.SystemConfig) { c.BrokerTLS, c.BrokerUsers = tlsConfig, users }
+	return func(c *startConfig) { c.BrokerTLS, c.BrokerUsers = tlsConfig, users }
 }
 
 // WithPostgresURL has the services connect to PostgreSQL with this server
 // URL (its query parameters, such as sslmode, included) instead of
 // PostgresURL(). It must name the same server.
 func WithPostgresURL(url string) Option {
-	return func(c *baum.SystemConfig) { c.PostgresURL = url }
+	return func(c *startConfig) { c.PostgresURL = url }
+}
+
+// WithKafkaListen opens the broker's listener with listen (e.g. a
+// fault-injecting one; see broker.Config.Listen).
+func WithKafkaListen(listen func(network, address string) (net.Listener, error)) Option {
+	return func(c *startConfig) { c.KafkaListen = listen }
+}
+
+// WithPrepare runs prepare on the data directory before anything starts;
+// each service keeps its files in <dir>/zeros and <dir>/ones.
+func WithPrepare(prepare func(dataDir string)) Option {
+	return func(c *startConfig) { c.prepare = append(c.prepare, prepare) }
 }
 
 // Start starts a System with the given BAUM_* variables set, and stops it
@@ -103,16 +121,20 @@ func TryStart(t testing.TB, env map[string]string, opts ...Option) (*System, err
 	t.Helper()
 	prefix := "baumtest_" + randomHex(6)
 	sys := &System{DataDir: t.TempDir(), DBPrefix: prefix, Logs: &SyncBuffer{}}
-	sys.config = baum.SystemConfig{
+	c := startConfig{SystemConfig: baum.SystemConfig{
 		DataDir:        sys.DataDir,
 		PostgresURL:    PostgresURL(),
 		DatabasePrefix: prefix,
 		Getenv:         func(k string) string { return env[k] },
 		Log:            sys.Logs,
 		LogFormat:      "json",
-	}
+	}}
 	for _, opt := range opts {
-		opt(&sys.config)
+		opt(&c)
+	}
+	sys.config = c.SystemConfig
+	for _, prepare := range c.prepare {
+		prepare(sys.DataDir)
 	}
 	t.Cleanup(func() { DropDatabases(t, prefix) })
 	t.Cleanup(func() {

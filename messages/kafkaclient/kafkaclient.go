@@ -31,6 +31,15 @@ import (
 	"github.com/baum-store/baum/messages"
 )
 
+// readTimeout bounds the wait for any answer from a broker; rebalanceTimeout
+// is how long a consumer group waits for its members to rejoin (and how long
+// a member has to finish its in-flight messages when its partitions are
+// taken away). See SubscriberConfig for why the second must be the smaller.
+const (
+	readTimeout      = 30 * time.Second
+	rebalanceTimeout = 20 * time.Second
+)
+
 // Config configures the connection to Kafka.
 type Config struct {
 	// Brokers are the bootstrap brokers, host:port.
@@ -113,7 +122,7 @@ func (c Config) SaramaConfig() (*sarama.Config, error) {
 	sc.Version, _ = sarama.ParseKafkaVersion(c.Version)
 	sc.ClientID = c.ClientID
 	sc.Net.DialTimeout = c.DialTimeout
-	sc.Net.ReadTimeout = 30 * time.Second
+	sc.Net.ReadTimeout = readTimeout
 	sc.Net.WriteTimeout = 30 * time.Second
 	sc.Metadata.Retry.Max = 5
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
@@ -156,6 +165,15 @@ func (c Config) SubscriberConfig() (*sarama.Config, error) {
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	sc.Consumer.Offsets.AutoCommit.Enable = true
 	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
+	// The group coordinator may hold a JoinGroup for up to the rebalance
+	// timeout while it waits for members that died without leaving. Sarama
+	// waits Net.ReadTimeout for every answer, JoinGroup included (the Java
+	// client waits rebalance timeout + 5 s); with Sarama's defaults (60 s
+	// rebalance, 30 s read) a member gives up on its join and sends it again,
+	// which restarts the coordinator's wait, and a group with a member that
+	// was killed in the middle of joining never forms again. Keep the
+	// rebalance timeout well under the read timeout.
+	sc.Consumer.Group.Rebalance.Timeout = rebalanceTimeout
 	sc.ChannelBufferSize = c.PrefetchMessages
 	sc.Consumer.Fetch.Default = 1 << 20
 	sc.Consumer.Fetch.Max = 4 << 20

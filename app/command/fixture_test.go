@@ -1,0 +1,159 @@
+package command_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/infra/postgres"
+	"github.com/baum-store/baum/infra/storage"
+	"github.com/baum-store/baum/internal/testsystem"
+	"github.com/baum-store/baum/messages"
+)
+
+// recorder is an EventPublisher that keeps what it is given.
+type recorder struct {
+	mu     sync.Mutex
+	events []messages.Message
+}
+
+func (r *recorder) Publish(_ context.Context, event any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, event.(messages.Message))
+	return nil
+}
+
+// take returns what was published since the last take.
+func (r *recorder) take() []messages.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.events
+	r.events = nil
+	return out
+}
+
+// fixture is one service's use cases on a real store (its own database) and
+// a real disk (a temporary directory), as a running service has them.
+type fixture struct {
+	t      *testing.T
+	self   messages.Service
+	store  *postgres.Store
+	disk   *storage.Disk
+	dir    string
+	events *recorder
+}
+
+func newFixture(t *testing.T, self messages.Service) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	disk, err := storage.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, self: self, store: postgres.NewStore(testsystem.Database(t)), disk: disk, dir: dir, events: &recorder{}}
+}
+
+// deps returns the use cases' dependencies, with disk in place of the real
+// one (nil: the real one).
+func (f *fixture) deps(disk command.Disk) command.Deps {
+	if disk == nil {
+		disk = f.disk
+	}
+	return command.Deps{Self: f.self, Uploads: f.store, Disk: disk, Staging: command.NewStaging(disk, app.BitKind(f.self)), Events: f.events}
+}
+
+// countedBy returns the BitsCounted that service s publishes for data.
+func countedBy(s messages.Service, id string, data []byte) *messages.BitsCounted {
+	var ones uint64
+	for _, b := range data {
+		ones += uint64(bits.OnesCount8(b))
+	}
+	sum := sha256.Sum256(data)
+	e := &messages.BitsCounted{UploadID: id, Service: s, Bit: app.BitKind(s).String(), Count: ones,
+		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	if s == messages.Zeros {
+		e.Count = 8*uint64(len(data)) - ones
+	}
+	return e
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func (f *fixture) stagedIDs() []string {
+	f.t.Helper()
+	ids, err := f.disk.ListStaged()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ids
+}
+
+func (f *fixture) storedBytes(id string) []byte {
+	f.t.Helper()
+	path, err := f.disk.StoredPath(id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		f.t.Fatalf("stored file %s: %v", id, err)
+	}
+	return b
+}
+
+func (f *fixture) stagedExists(id string) bool {
+	_, err := os.Stat(filepath.Join(f.dir, "staging", id))
+	return err == nil
+}
+
+func (f *fixture) totals() app.Totals {
+	f.t.Helper()
+	tot, err := f.store.Totals(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tot
+}
+
+func (f *fixture) upload(id string) *app.Upload {
+	f.t.Helper()
+	u, err := f.store.Get(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return u
+}
+
+// errCrash stands for the process dying at that point: nothing after it runs.
+var errCrash = errors.New("the process died here")
+
+// crashBeforeCommit runs each update's function, then dies before the
+// transaction commits: whatever the function did on disk stays, nothing it
+// did in the database does.
+type crashBeforeCommit struct{ command.Uploads }
+
+func (c crashBeforeCommit) Update(ctx context.Context, id string, fn func(*app.Upload, command.FileIndex) error) error {
+	return c.Uploads.Update(ctx, id, func(u *app.Upload, files command.FileIndex) error {
+		if err := fn(u, files); err != nil {
+			return err
+		}
+		return errCrash
+	})
+}
+
+// deadDisk is a disk whose process died: it undoes nothing.
+type deadDisk struct{ command.Disk }
+
+func (deadDisk) Demote(string) error       { return errCrash }
+func (deadDisk) RemoveStaged(string) error { return errCrash }

@@ -1,0 +1,108 @@
+package command_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/bits"
+	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/infra/storage"
+	"github.com/baum-store/baum/messages"
+)
+
+func stageBytes(t *testing.T, disk *storage.Disk, id string, data string) {
+	t.Helper()
+	f, err := disk.OpenStaged(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+func fileExists(t *testing.T, path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
+	dir := t.TempDir()
+	disk, err := storage.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploads := newMemUploads()
+	ctx := t.Context()
+	put := func(id string, edit func(u *app.Upload)) {
+		uploads.Update(ctx, id, func(u *app.Upload, _ command.FileIndex) error { edit(u); return nil })
+	}
+	held := func(id string) {
+		uploads.Update(ctx, id, func(u *app.Upload, files command.FileIndex) error {
+			u.Kept = true
+			return files.Add(ctx, app.File{ID: id, Size: 1})
+		})
+	}
+	staged := func(id string) string { return filepath.Join(dir, "staging", id) }
+	stored := func(id string) string { return filepath.Join(dir, "files", id[len(id)-2:], id) }
+
+	// Killed between Promote and the commit of the placement: the decision
+	// rolled back with it, so the bytes must go back to staging.
+	uncommitted := newID()
+	put(uncommitted, func(u *app.Upload) { u.State, u.Staged = app.Counting, true })
+	stageBytes(t, disk, uncommitted, "a")
+	disk.Promote(uncommitted)
+	// Stored bytes of a failed upload, and of a deleted file.
+	failed, deleted := newID(), newID()
+	put(failed, func(u *app.Upload) { u.State = app.Failed })
+	put(deleted, func(u *app.Upload) { u.State, u.Deleted = app.Placed, true })
+	for _, id := range []string{failed, deleted} {
+		stageBytes(t, disk, id, "b")
+		disk.Promote(id)
+	}
+	// A held file, and a held file whose Promote did not happen yet.
+	fine, unpromoted := newID(), newID()
+	held(fine)
+	stageBytes(t, disk, fine, "c")
+	disk.Promote(fine)
+	held(unpromoted)
+	stageBytes(t, disk, unpromoted, "d")
+	// Staged: unknown, decided elsewhere, still receiving.
+	unknown, elsewhere, receiving := newID(), newID(), newID()
+	put(elsewhere, func(u *app.Upload) { u.State, u.Keepers = app.Counting, []messages.Service{messages.Ones} })
+	put(receiving, func(u *app.Upload) {})
+	for _, id := range []string{unknown, elsewhere, receiving} {
+		stageBytes(t, disk, id, "e")
+	}
+	// Metadata without bytes.
+	missing := newID()
+	held(missing)
+
+	m := command.NewMaintenance(command.Deps{Self: messages.Zeros, Uploads: uploads, Disk: disk,
+		Staging: command.NewStaging(disk, bits.Zero), Events: &recordingEvents{}})
+	repair, err := m.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := command.Repair{StagedRemoved: 2, StoredRemoved: 2, StoredDemoted: 1, StoredPromoted: 1, Missing: 1}
+	if repair != want {
+		t.Errorf("repair %+v, want %+v", repair, want)
+	}
+	checks := []struct {
+		path string
+		want bool
+	}{
+		{staged(uncommitted), true}, {stored(uncommitted), false},
+		{stored(failed), false}, {stored(deleted), false},
+		{stored(fine), true}, {stored(unpromoted), true}, {staged(unpromoted), false},
+		{staged(unknown), false}, {staged(elsewhere), false}, {staged(receiving), true},
+	}
+	for i, c := range checks {
+		if fileExists(t, c.path) != c.want {
+			t.Errorf("check %d: %s exists = %v, want %v", i, c.path, !c.want, c.want)
+		}
+	}
+}

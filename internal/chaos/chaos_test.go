@@ -1,0 +1,492 @@
+package chaos_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/bits"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/internal/testsystem"
+	"github.com/baum-store/baum/messages"
+)
+
+var (
+	enabled   = flag.Bool("chaos", false, "run the chaos test (builds the baum binary; runs the broker and both services as processes)")
+	nUploads  = flag.Int("chaos.uploads", 300, "uploads to make (more if kills are still due when they are done)")
+	nKills    = flag.Int("chaos.kills", 5, "times a random service is killed and restarted during the uploads")
+	nWorkers  = flag.Int("chaos.workers", 8, "uploads in flight at once")
+	maxSize   = flag.Int("chaos.max-size", 384<<10, "largest upload, in bytes")
+	chunkSize = flag.Int("chaos.chunk-size", 16<<10, "BAUM_CHUNK_SIZE of the services (small: multi-chunk uploads are cheap)")
+	seedFlag  = flag.Uint64("chaos.seed", 0, "random seed of contents and kill schedule (0 picks one; it is printed)")
+	withRace  = flag.Bool("chaos.race", false, "build the binary with the race detector (a race then crashes a service and fails the run)")
+	keepData  = flag.Bool("chaos.keep", false, "keep the data directory and the databases for inspection")
+	sweep     = flag.Bool("chaos.sweep", false, "after settling, wait for the stalled-upload sweep to fail the uploads whose senders were killed (about a minute), then require that nothing is left receiving or staged")
+)
+
+// The services' group prefix (BAUM_CONSUMER_GROUP_PREFIX default).
+const groupPrefix = "baum"
+
+// upload is one upload the test made and what it was told.
+type upload struct {
+	n       int
+	name    string // unique per upload: how a held file is traced back to it
+	size    int
+	sha     string
+	oneBits uint64
+	keepers []messages.Service // what the rule says, from the bytes sent
+	target  messages.Service
+	refused int // attempts that found the target down (then the other was tried)
+
+	outcome outcome
+	status  int
+	err     string
+	answer  answer
+}
+
+type outcome int
+
+const (
+	accepted   outcome = iota // 201 or 202
+	rejected                  // any other HTTP answer (503 while a dependency restarts)
+	unanswered                // the connection broke after the request started: its service was killed
+	gaveUp                    // both services refused connections for too long
+)
+
+// answer is the union of the 201 (file) and 202 (upload state) bodies.
+type answer struct {
+	ID       string             `json:"id"`
+	Name     string             `json:"name"`
+	Size     *int64             `json:"size"`
+	SHA256   string             `json:"sha256"`
+	ZeroBits *uint64            `json:"zero_bits"`
+	OneBits  *uint64            `json:"one_bits"`
+	StoredIn []messages.Service `json:"stored_in"`
+	State    string             `json:"state"`
+}
+
+// kill is one kill the test did.
+type kill struct {
+	service  messages.Service
+	at       time.Duration
+	graceful bool // SIGTERM first, SIGKILL during the graceful shutdown
+	starting bool // killed while still starting
+}
+
+type cluster struct {
+	dir      string
+	dbPrefix string
+	broker   *process
+	brokers  []string
+	services map[messages.Service]*process
+	urls     map[messages.Service]string
+	dataDirs map[messages.Service]string
+}
+
+func TestChaos(t *testing.T) {
+	if !*enabled {
+		t.Skip("the chaos test runs only with -chaos (task chaos)")
+	}
+	seed := *seedFlag
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	began := time.Now()
+	c := startCluster(t)
+	uploadStart := time.Now()
+	t.Logf("chaos: seed %d, %d uploads × %d workers, up to %d KiB, %d KiB chunks, %d kills; data in %s",
+		seed, *nUploads, *nWorkers, *maxSize>>10, *chunkSize>>10, *nKills, c.dir)
+
+	uploads, kills := c.run(t, seed, *nUploads, *nKills)
+	uploadTime := time.Since(uploadStart)
+
+	// Everything up, everything handled.
+	for _, role := range messages.Services() {
+		c.waitReady(t, role, 2*time.Minute)
+	}
+	settleStart := time.Now()
+	testsystem.WaitSettled(t, c.brokers, groupPrefix, 5*time.Minute)
+	if *sweep {
+		c.waitSwept(t, 5*time.Minute)
+		testsystem.WaitSettled(t, c.brokers, groupPrefix, 5*time.Minute)
+	}
+	settleTime := time.Since(settleStart)
+
+	report := c.check(t, uploads, *sweep)
+	report.kills = kills
+	report.print(t, seed, uploadTime, settleTime, time.Since(began))
+
+	// After all that, a graceful stop still works.
+	for _, role := range messages.Services() {
+		if err := c.services[role].stop(45 * time.Second); err != nil {
+			t.Errorf("graceful stop: %v\n%s", err, c.services[role].logTail(30))
+		}
+	}
+	for _, p := range c.all() {
+		for _, crash := range p.unexpectedExits() {
+			t.Errorf("%s\n%s", crash, p.logTail(30))
+		}
+	}
+	for _, f := range report.failures {
+		t.Error(f)
+	}
+}
+
+func (c *cluster) all() []*process {
+	return []*process{c.broker, c.services[messages.Zeros], c.services[messages.Ones]}
+}
+
+// startCluster builds the binary and starts the broker and both services,
+// each with its own database, data directory and port.
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "baumchaos-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{dir: dir, dbPrefix: "baumchaos_" + randomHex(5),
+		services: map[messages.Service]*process{}, urls: map[messages.Service]string{}, dataDirs: map[messages.Service]string{}}
+	t.Cleanup(func() {
+		for _, p := range c.all() {
+			if p != nil {
+				p.kill(0)
+			}
+		}
+		if *keepData || t.Failed() {
+			t.Logf("kept %s and the databases %s_zeros, %s_ones", dir, c.dbPrefix, c.dbPrefix)
+			return
+		}
+		testsystem.DropDatabases(t, c.dbPrefix)
+		os.RemoveAll(dir)
+	})
+
+	bin := filepath.Join(dir, "baum")
+	args := []string{"build", "-o", bin}
+	if *withRace {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/baum-store/baum/cmd/baum")...)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	brokerPort := freePort(t)
+	c.brokers = []string{"127.0.0.1:" + itoa(brokerPort)}
+	c.broker = &process{name: "broker", bin: bin, logPath: filepath.Join(dir, "broker.log"),
+		args: []string{"broker", "--port", itoa(brokerPort), "--data-dir", filepath.Join(dir, "kafka")}, env: os.Environ()}
+	if err := c.broker.start(); err != nil {
+		t.Fatal(err)
+	}
+
+	pg := testsystem.PostgresURL()
+	for _, role := range messages.Services() {
+		port := freePort(t)
+		c.urls[role] = "http://127.0.0.1:" + itoa(port)
+		c.dataDirs[role] = filepath.Join(dir, string(role))
+		env := append(os.Environ(),
+			"BAUM_HTTP_ADDR=127.0.0.1:"+itoa(port),
+			"BAUM_DATABASE_URL="+dbURL(pg, c.dbPrefix+"_"+string(role)),
+			"BAUM_CREATE_DATABASE=true",
+			"BAUM_KAFKA_BROKERS="+c.brokers[0],
+			"BAUM_CONSUMER_GROUP_PREFIX="+groupPrefix,
+			"BAUM_DATA_DIR="+c.dataDirs[role],
+			"BAUM_CHUNK_SIZE="+itoa(*chunkSize),
+			"BAUM_STALLED_UPLOAD_AFTER=1m",
+			"BAUM_SHUTDOWN_TIMEOUT=20s",
+			"BAUM_LOG_FORMAT=json",
+			"BAUM_LOG_LEVEL=info",
+		)
+		if *withRace {
+			// A data race ends the process at once, so that the run fails
+			// even if the process is killed before it would exit with 66.
+			env = append(env, "GORACE=halt_on_error=1")
+		}
+		c.services[role] = &process{name: string(role), bin: bin, args: []string{"serve", "--role", string(role)},
+			env: env, logPath: filepath.Join(dir, string(role)+".log")}
+		if err := c.services[role].start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, role := range messages.Services() {
+		c.waitReady(t, role, 2*time.Minute)
+	}
+	return c
+}
+
+// waitSwept waits until neither service has an upload still receiving: the
+// stalled-upload sweep has failed those whose senders were killed. A service
+// sweeps only once it has been up for BAUM_STALLED_UPLOAD_AFTER, and only
+// uploads idle that long.
+func (c *cluster) waitSwept(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		left := 0
+		for _, role := range messages.Services() {
+			conn, err := pgx.Connect(t.Context(), dbURL(testsystem.PostgresURL(), c.dbPrefix+"_"+string(role)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			err = conn.QueryRow(t.Context(), "SELECT count(*) FROM uploads WHERE state = 'receiving'").Scan(&n)
+			conn.Close(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			left += n
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d uploads still receiving %s after settling: the stalled-upload sweep did not fail them", left, timeout)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func dbURL(server, name string) string {
+	// server is postgres://user@host:port/?params
+	i := bytes.IndexByte([]byte(server), '?')
+	base, params := server, ""
+	if i >= 0 {
+		base, params = server[:i], server[i:]
+	}
+	for len(base) > 0 && base[len(base)-1] == '/' {
+		base = base[:len(base)-1]
+	}
+	return base + "/" + name + params
+}
+
+var client = &http.Client{Timeout: 2 * time.Minute}
+
+func (c *cluster) waitReady(t testing.TB, role messages.Service, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		res, err := client.Get(c.urls[role] + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready within %s (%v)\n%s", role, timeout, err, c.services[role].logTail(40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// run makes the uploads while it kills services on a schedule spread over
+// them. Uploads go on until the last kill is done and restarted, so every
+// kill meets uploads in flight.
+func (c *cluster) run(t *testing.T, seed uint64, nUploads, nKills int) ([]*upload, []kill) {
+	var (
+		next       atomic.Int64
+		killerDone atomic.Bool
+		mu         sync.Mutex
+		uploads    []*upload
+		wg         sync.WaitGroup
+		begin      = time.Now()
+	)
+	for w := 0; w < *nWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := int(next.Add(1) - 1)
+				if n >= nUploads && killerDone.Load() {
+					return
+				}
+				u := c.upload(seed, n)
+				mu.Lock()
+				uploads = append(uploads, u)
+				mu.Unlock()
+			}
+		}()
+	}
+
+	r := rand.New(rand.NewPCG(seed, 0xC4A05))
+	positions := make([]int, nKills)
+	for i := range positions {
+		positions[i] = *nWorkers + nUploads/20 + r.IntN(max(1, nUploads*9/10-*nWorkers))
+	}
+	slices.Sort(positions)
+	var kills []kill
+	for i := 0; i < len(positions); i++ {
+		for int(next.Load()) < positions[i] {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(r.IntN(300)) * time.Millisecond)
+		role := messages.Services()[r.IntN(2)]
+		p := c.services[role]
+		k := kill{service: role, at: time.Since(begin), graceful: r.IntN(4) == 0}
+		var graceful time.Duration
+		if k.graceful {
+			graceful = time.Duration(20+r.IntN(400)) * time.Millisecond
+		}
+		p.kill(graceful)
+		kills = append(kills, k)
+		time.Sleep(time.Duration(r.IntN(1000)) * time.Millisecond)
+		if err := p.start(); err != nil {
+			t.Fatal(err)
+		}
+		// Now and then kill it again while it starts (reconciling its disk,
+		// joining its consumer groups), counting as the next kill.
+		if i+1 < len(positions) && r.IntN(5) == 0 {
+			time.Sleep(time.Duration(r.IntN(1500)) * time.Millisecond)
+			p.kill(0)
+			kills = append(kills, kill{service: role, at: time.Since(begin), starting: true})
+			positions = positions[:len(positions)-1]
+			time.Sleep(time.Duration(r.IntN(500)) * time.Millisecond)
+			if err := p.start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.waitReady(t, role, 2*time.Minute)
+	}
+	killerDone.Store(true)
+	wg.Wait()
+	slices.SortFunc(uploads, func(a, b *upload) int { return a.n - b.n })
+	return uploads, kills
+}
+
+// content returns upload n's bytes: sizes from empty to several chunks, and
+// bits biased to zeros, to ones, an exact tie, or fair.
+func content(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, uint64(n)))
+	var size int
+	switch x := r.IntN(100); {
+	case x < 5:
+		size = 0
+	case x < 45:
+		size = 1 + r.IntN(4<<10)
+	case x < 80:
+		size = 4<<10 + r.IntN(60<<10)
+	default:
+		size = 64<<10 + r.IntN(max(1, *maxSize-64<<10))
+	}
+	size = min(size, *maxSize)
+	data := make([]byte, size)
+	switch mode := r.IntN(10); {
+	case mode < 3: // about 2 one bits a byte: zeros keeps it
+		for i := range data {
+			data[i] = byte(r.Uint32() & r.Uint32())
+		}
+	case mode < 6: // about 6 one bits a byte: ones keeps it
+		for i := range data {
+			data[i] = byte(r.Uint32() | r.Uint32())
+		}
+	case mode < 8: // an exact tie: bytes and their complements
+		half := size / 2
+		for i := 0; i < half; i++ {
+			data[i] = byte(r.Uint32())
+			data[half+i] = ^data[i]
+		}
+		if size%2 == 1 {
+			data[size-1] = 0x5A
+		}
+	default: // fair coin: either side, now and then a tie
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+	}
+	return data
+}
+
+func countOnes(data []byte) (n uint64) {
+	for _, b := range data {
+		n += uint64(bits.OnesCount8(b))
+	}
+	return n
+}
+
+// upload makes upload n to a random service; if that one is down it tries
+// the other, as a client behind a load balancer would.
+func (c *cluster) upload(seed uint64, n int) *upload {
+	data := content(seed, n)
+	sum := sha256.Sum256(data)
+	ones := countOnes(data)
+	r := rand.New(rand.NewPCG(seed, uint64(n)^0xA11CE))
+	u := &upload{n: n, name: fmt.Sprintf("chaos-%06d.bin", n), size: len(data), sha: hex.EncodeToString(sum[:]),
+		oneBits: ones, keepers: app.Keepers(8*uint64(len(data))-ones, ones), target: messages.Services()[r.IntN(2)]}
+	target := u.target
+	for attempt := 0; ; attempt++ {
+		status, body, err := post(c.urls[target], u.name, data)
+		switch {
+		case isRefused(err) && attempt < 600:
+			u.refused++
+			target = target.Peer()
+			time.Sleep(50 * time.Millisecond)
+			continue
+		case isRefused(err):
+			u.outcome, u.err = gaveUp, err.Error()
+		case err != nil:
+			u.outcome, u.err = unanswered, err.Error()
+		case status == http.StatusCreated || status == http.StatusAccepted:
+			u.outcome, u.status = accepted, status
+			if err := json.Unmarshal(body, &u.answer); err != nil || u.answer.ID == "" {
+				u.err = fmt.Sprintf("answer without id: %s", body)
+			}
+		default:
+			u.outcome, u.status, u.err = rejected, status, string(body)
+		}
+		u.target = target
+		return u
+	}
+}
+
+func post(base, name string, data []byte) (int, []byte, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile("file", name)
+	if err != nil {
+		return 0, nil, err
+	}
+	fw.Write(data)
+	mw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/data/upload?wait=20s", &buf)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, nil, err
+	}
+	return res.StatusCode, body, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rand.Uint32())
+	}
+	return hex.EncodeToString(b)
+}

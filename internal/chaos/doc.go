@@ -1,0 +1,14 @@
+// Package chaos holds the chaos test: the broker and both services run as
+// separate processes of the real binary while concurrent uploads go to both
+// services and services are killed with SIGKILL and restarted at random
+// moments. Afterwards it checks every invariant of the product contract
+// against what the services answered, what their databases hold and what is
+// on their disks, and prints the figures.
+//
+// It is skipped unless asked for:
+//
+//	go test -count=1 -v -run TestChaos ./internal/chaos -chaos
+//	go test -count=1 -v -run TestChaos ./internal/chaos -chaos -chaos.uploads=5000 -chaos.kills=30
+//
+// (`task chaos` runs the first; `task chaos -- -chaos.uploads=5000 -chaos.kills=30` the second.)
+package chaos
