@@ -117,6 +117,8 @@ type pipeliningBus struct {
 	data      [][]byte
 	active    int
 	maxActive int
+	waiting   []chan struct{} // chunks not yet acknowledged, oldest first
+	credits   int             // releases received with no chunk waiting
 }
 
 func (b *pipeliningBus) Send(ctx context.Context, cmd any) error {
@@ -126,9 +128,32 @@ func (b *pipeliningBus) Send(ctx context.Context, cmd any) error {
 	b.data = append(b.data, bytes.Clone(c.Data))
 	b.active++
 	b.maxActive = max(b.maxActive, b.active)
+	mine := make(chan struct{})
+	if b.credits > 0 { // released before it was queued
+		b.credits--
+		close(mine)
+	} else {
+		b.waiting = append(b.waiting, mine)
+	}
 	b.mu.Unlock()
 	messages.NotifyQueued(ctx)
-	<-b.release
+	// Each release acknowledges the oldest chunk waiting, whoever receives
+	// it: a broker acknowledges one partition's records in order.
+	for acked := false; !acked; {
+		select {
+		case <-mine:
+			acked = true
+		case <-b.release:
+			b.mu.Lock()
+			if len(b.waiting) > 0 {
+				close(b.waiting[0])
+				b.waiting = b.waiting[1:]
+			} else {
+				b.credits++
+			}
+			b.mu.Unlock()
+		}
+	}
 	b.mu.Lock()
 	b.active--
 	b.mu.Unlock()
