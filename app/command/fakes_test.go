@@ -99,16 +99,3 @@ func (m *memUploads) FileIDs(context.Context) (map[string]bool, error) {
 	}
 	return ids, nil
 }
-
-// recordingEvents keeps what the use cases publish.
-type recordingEvents struct {
-	mu     sync.Mutex
-	events []any
-}
-
-func (r *recordingEvents) Publish(_ context.Context, e any) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-	return nil
-}

@@ -82,7 +82,7 @@ func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
 	held(missing)
 
 	m := command.NewMaintenance(command.Deps{Self: messages.Zeros, Uploads: uploads, Disk: disk,
-		Staging: command.NewStaging(disk, bits.Zero), Events: &recordingEvents{}})
+		Staging: command.NewStaging(disk, bits.Zero), Events: &events{}})
 	repair, err := m.Reconcile(ctx)
 	if err != nil {
 		t.Fatal(err)
