@@ -15,7 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/internal/faultnet"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
@@ -32,7 +31,7 @@ type sent struct {
 
 func (s sent) keepers() []messages.Service {
 	o := ones(s.data)
-	return app.Keepers(8*uint64(len(s.data))-o, o)
+	return messages.Keepers(8*uint64(len(s.data))-o, o)
 }
 
 // randomFile returns n bytes leaning to zeros, to ones, or a tie.

@@ -21,8 +21,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/baum-store/baum"
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -78,23 +78,23 @@ func (b *brokenStore) fail(id string) error {
 		Message: `new row for relation "uploads" violates check constraint "uploads_state_check"`}
 }
 
-func (b *brokenStore) Get(ctx context.Context, id string) (*app.Upload, error) {
+func (b *brokenStore) Get(ctx context.Context, id string) (*domain.Upload, error) {
 	if err := b.fail(id); err != nil {
 		return nil, err
 	}
 	return b.Uploads.Get(ctx, id)
 }
 
-func (b *brokenStore) Update(ctx context.Context, id string, fn func(*app.Upload, command.FileIndex) error) error {
+func (b *brokenStore) Update(ctx context.Context, id string, fn func(*domain.Upload, command.FileIndex) error) error {
 	if err := b.fail(id); err != nil {
 		return err
 	}
 	return b.Uploads.Update(ctx, id, fn)
 }
 
-func (b *brokenStore) DeleteFile(ctx context.Context, id string) (app.File, bool, error) {
+func (b *brokenStore) DeleteFile(ctx context.Context, id string) (domain.File, bool, error) {
 	if err := b.fail(id); err != nil {
-		return app.File{}, false, err
+		return domain.File{}, false, err
 	}
 	return b.Uploads.DeleteFile(ctx, id)
 }
@@ -515,7 +515,7 @@ func TestADatabaseOutageIsRetriedNotPoisoned(t *testing.T) {
 				Attempt             float64 `json:"attempt"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "message failed; retrying" && line.Service == "zeros" &&
-				line.Correlation == correlation && line.Attempt == 1 && strings.Contains(line.Error, app.ErrUnavailable.Error()) {
+				line.Correlation == correlation && line.Attempt == 1 && strings.Contains(line.Error, domain.ErrUnavailable.Error()) {
 				firstTries[line.UUID]++
 			}
 		}

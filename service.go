@@ -14,8 +14,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/app/query"
 	httpport "github.com/baum-store/baum/handlers/http"
 	"github.com/baum-store/baum/handlers/messaging"
@@ -133,7 +133,7 @@ func NewService(ctx context.Context, config Config, log *slog.Logger, opts ...Op
 		return nil, err
 	}
 	self := config.Role
-	notifier := app.NewNotifier()
+	notifier := domain.NewNotifier()
 	var uploads command.Uploads = s.store
 	if o.uploads != nil {
 		uploads = o.uploads(uploads)
@@ -142,7 +142,7 @@ func NewService(ctx context.Context, config Config, log *slog.Logger, opts ...Op
 		Self:     self,
 		Uploads:  uploads,
 		Disk:     s.disk,
-		Staging:  command.NewStaging(s.disk, app.BitKind(self)),
+		Staging:  command.NewStaging(s.disk, domain.BitKind(self)),
 		Events:   eventBus,
 		Notifier: notifier,
 		Metrics:  s.metrics,

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -26,7 +26,7 @@ func NewAbortUploadHandler(d Deps) *AbortUploadHandler {
 func (h *AbortUploadHandler) Handle(ctx context.Context, c *messages.AbortUpload) error {
 	u, err := h.Uploads.Get(ctx, c.UploadID)
 	switch {
-	case errors.Is(err, app.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 	case err != nil:
 		return err
 	case u.Done() || u.Decided():

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -32,7 +32,7 @@ func (h *DeleteFileHandler) Handle(ctx context.Context, c *messages.DeleteFile) 
 	if !deleted {
 		// Deleted before? Then the event may not have gone out.
 		u, err := h.Uploads.Get(ctx, c.FileID)
-		if errors.Is(err, app.ErrNotFound) || err == nil && !u.Deleted {
+		if errors.Is(err, domain.ErrNotFound) || err == nil && !u.Deleted {
 			return nil
 		} else if err != nil {
 			return err

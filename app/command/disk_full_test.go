@@ -9,13 +9,13 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
 // faultyDisk is a real disk with failures injected the way the storage
-// adapter reports them (ENOSPC wrapped in app.ErrStorageFull).
+// adapter reports them (ENOSPC wrapped in domain.ErrStorageFull).
 type faultyDisk struct {
 	command.Disk
 	free       *atomic.Int64 // bytes staged files may still grow by; nil: no limit
@@ -25,7 +25,7 @@ type faultyDisk struct {
 }
 
 func noSpace(op string) error {
-	return fmt.Errorf("%w: %s: %w", app.ErrStorageFull, op, syscall.ENOSPC)
+	return fmt.Errorf("%w: %s: %w", domain.ErrStorageFull, op, syscall.ENOSPC)
 }
 
 func (d faultyDisk) OpenStaged(id string) (command.StagedFile, error) {
@@ -153,7 +153,7 @@ func TestDiskFullWhileStagingFailsTheUploadCleanly(t *testing.T) {
 			t.Fatal(err)
 		}
 		u := f.fx.upload(id)
-		if u.State != app.Failed || u.FailureReason != messages.ReasonStorageFull {
+		if u.State != domain.Failed || u.FailureReason != messages.ReasonStorageFull {
 			t.Errorf("%s: upload %s, %q; want failed for storage_full", f.fx.self, u.State, u.FailureReason)
 		}
 		if ids := f.fx.stagedIDs(); len(ids) != 0 {
@@ -162,7 +162,7 @@ func TestDiskFullWhileStagingFailsTheUploadCleanly(t *testing.T) {
 		if stored, _ := f.fx.disk.ListStored(); len(stored) != 0 {
 			t.Errorf("%s stored %v", f.fx.self, stored)
 		}
-		if tot := f.fx.totals(); tot != (app.Totals{}) {
+		if tot := f.fx.totals(); tot != (domain.Totals{}) {
 			t.Errorf("%s totals %+v, want none", f.fx.self, tot)
 		}
 		if events := f.fx.events.take(); len(events) != 0 {
@@ -205,7 +205,7 @@ func TestNoRoomForAStagedFileFailsTheUpload(t *testing.T) {
 // Once both counts are known the placement is decided in both services and
 // the other keeper may already hold the file, so a keeper that cannot move
 // its staged file into storage must not give up: the count fails with
-// app.ErrUnavailable (delivered again, never poisoned), nothing is
+// domain.ErrUnavailable (delivered again, never poisoned), nothing is
 // committed, the staged file stays, and once the disk lets it the file is
 // stored.
 func TestAStoreThatFailsIsRetriedNotLost(t *testing.T) {
@@ -226,13 +226,13 @@ func TestAStoreThatFailsIsRetriedNotLost(t *testing.T) {
 	f.events.take()
 
 	err := place.Handle(ctx, countedBy(messages.Ones, id, data))
-	if !errors.Is(err, app.ErrUnavailable) {
-		t.Fatalf("a failed store returned %v, want an error wrapping app.ErrUnavailable", err)
+	if !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("a failed store returned %v, want an error wrapping domain.ErrUnavailable", err)
 	}
 	if u := f.upload(id); u.Kept || u.Decided() {
 		t.Errorf("committed despite the failed store: %+v", u)
 	}
-	if tot := f.totals(); tot != (app.Totals{}) {
+	if tot := f.totals(); tot != (domain.Totals{}) {
 		t.Errorf("totals %+v", tot)
 	}
 	if !f.stagedExists(id) {
@@ -249,7 +249,7 @@ func TestAStoreThatFailsIsRetriedNotLost(t *testing.T) {
 	if got := f.storedBytes(id); !bytes.Equal(got, data) {
 		t.Error("stored bytes differ")
 	}
-	if tot := f.totals(); tot != (app.Totals{TotalSize: int64(len(data)), Count: 1}) {
+	if tot := f.totals(); tot != (domain.Totals{TotalSize: int64(len(data)), Count: 1}) {
 		t.Errorf("totals %+v", tot)
 	}
 }

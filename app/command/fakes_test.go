@@ -7,46 +7,46 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 )
 
 // memUploads is an in-memory command.Uploads for use-case tests.
 type memUploads struct {
 	mu      sync.Mutex
-	uploads map[string]*app.Upload
-	files   map[string]app.File
-	totals  app.Totals
+	uploads map[string]*domain.Upload
+	files   map[string]domain.File
+	totals  domain.Totals
 	updates int // transactions run
 }
 
 func newMemUploads() *memUploads {
-	return &memUploads{uploads: map[string]*app.Upload{}, files: map[string]app.File{}}
+	return &memUploads{uploads: map[string]*domain.Upload{}, files: map[string]domain.File{}}
 }
 
-func clone(u *app.Upload) *app.Upload {
+func clone(u *domain.Upload) *domain.Upload {
 	c := *u
 	c.Keepers, c.StoredIn = slices.Clone(u.Keepers), slices.Clone(u.StoredIn)
 	return &c
 }
 
-func (m *memUploads) Get(_ context.Context, id string) (*app.Upload, error) {
+func (m *memUploads) Get(_ context.Context, id string) (*domain.Upload, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, ok := m.uploads[id]
 	if !ok {
-		return nil, fmt.Errorf("upload %s: %w", id, app.ErrNotFound)
+		return nil, fmt.Errorf("upload %s: %w", id, domain.ErrNotFound)
 	}
 	return clone(u), nil
 }
 
-func (m *memUploads) Update(_ context.Context, id string, fn func(*app.Upload, command.FileIndex) error) error {
+func (m *memUploads) Update(_ context.Context, id string, fn func(*domain.Upload, command.FileIndex) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.updates++
 	u, ok := m.uploads[id]
 	if !ok {
-		u = app.NewUpload(id)
+		u = domain.NewUpload(id)
 	}
 	work := clone(u)
 	tx := &memTx{files: maps.Clone(m.files), totals: m.totals}
@@ -58,11 +58,11 @@ func (m *memUploads) Update(_ context.Context, id string, fn func(*app.Upload, c
 }
 
 type memTx struct {
-	files  map[string]app.File
-	totals app.Totals
+	files  map[string]domain.File
+	totals domain.Totals
 }
 
-func (t *memTx) Add(_ context.Context, f app.File) error {
+func (t *memTx) Add(_ context.Context, f domain.File) error {
 	if _, ok := t.files[f.ID]; ok {
 		return nil
 	}
@@ -72,7 +72,7 @@ func (t *memTx) Add(_ context.Context, f app.File) error {
 	return nil
 }
 
-func (m *memUploads) DeleteFile(_ context.Context, id string) (app.File, bool, error) {
+func (m *memUploads) DeleteFile(_ context.Context, id string) (domain.File, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, ok := m.files[id]

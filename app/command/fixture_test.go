@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/infra/postgres"
 	"github.com/baum-store/baum/infra/storage"
 	"github.com/baum-store/baum/internal/testsystem"
@@ -70,7 +70,7 @@ func (f *fixture) deps(disk command.Disk) command.Deps {
 	if disk == nil {
 		disk = f.disk
 	}
-	return command.Deps{Self: f.self, Uploads: f.store, Disk: disk, Staging: command.NewStaging(disk, app.BitKind(f.self)), Events: f.events}
+	return command.Deps{Self: f.self, Uploads: f.store, Disk: disk, Staging: command.NewStaging(disk, domain.BitKind(f.self)), Events: f.events}
 }
 
 // countedBy returns the BitsCounted that service s publishes for data.
@@ -80,7 +80,7 @@ func countedBy(s messages.Service, id string, data []byte) *messages.BitsCounted
 		ones += uint64(bits.OnesCount8(b))
 	}
 	sum := sha256.Sum256(data)
-	e := &messages.BitsCounted{UploadID: id, Service: s, Bit: app.BitKind(s).String(), Count: ones,
+	e := &messages.BitsCounted{UploadID: id, Service: s, Bit: domain.BitKind(s).String(), Count: ones,
 		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
 	if s == messages.Zeros {
 		e.Count = 8*uint64(len(data)) - ones
@@ -117,7 +117,7 @@ func (f *fixture) stagedExists(id string) bool {
 	return err == nil
 }
 
-func (f *fixture) totals() app.Totals {
+func (f *fixture) totals() domain.Totals {
 	f.t.Helper()
 	tot, err := f.store.Totals(context.Background())
 	if err != nil {
@@ -126,7 +126,7 @@ func (f *fixture) totals() app.Totals {
 	return tot
 }
 
-func (f *fixture) upload(id string) *app.Upload {
+func (f *fixture) upload(id string) *domain.Upload {
 	f.t.Helper()
 	u, err := f.store.Get(context.Background(), id)
 	if err != nil {
@@ -143,8 +143,8 @@ var errCrash = errors.New("the process died here")
 // did in the database does.
 type crashBeforeCommit struct{ command.Uploads }
 
-func (c crashBeforeCommit) Update(ctx context.Context, id string, fn func(*app.Upload, command.FileIndex) error) error {
-	return c.Uploads.Update(ctx, id, func(u *app.Upload, files command.FileIndex) error {
+func (c crashBeforeCommit) Update(ctx context.Context, id string, fn func(*domain.Upload, command.FileIndex) error) error {
+	return c.Uploads.Update(ctx, id, func(u *domain.Upload, files command.FileIndex) error {
 		if err := fn(u, files); err != nil {
 			return err
 		}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -128,13 +128,13 @@ func (m *Maintenance) Reconcile(ctx context.Context) (Repair, error) {
 // needsStaged reports whether upload u (nil: unknown) still needs this
 // service's staged copy: it is not over, not held here yet, and either
 // undecided or decided for this service.
-func (m *Maintenance) needsStaged(u *app.Upload) bool {
+func (m *Maintenance) needsStaged(u *domain.Upload) bool {
 	return u != nil && !u.Done() && !u.Kept && !u.Deleted && (!u.Decided() || u.Keeps(m.Self))
 }
 
-func (m *Maintenance) upload(ctx context.Context, id string) (*app.Upload, error) {
+func (m *Maintenance) upload(ctx context.Context, id string) (*domain.Upload, error) {
 	u, err := m.Uploads.Get(ctx, id)
-	if errors.Is(err, app.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return nil, nil
 	}
 	return u, err

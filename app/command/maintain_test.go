@@ -6,8 +6,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -71,7 +71,7 @@ func TestReconcileKeepsAFileWhosePlacementDidNotCommit(t *testing.T) {
 	if got := f.storedBytes(id); !bytes.Equal(got, data) {
 		t.Fatalf("stored %d bytes, want the %d uploaded", len(got), len(data))
 	}
-	if tot := f.totals(); tot != (app.Totals{TotalSize: int64(len(data)), Count: 1}) {
+	if tot := f.totals(); tot != (domain.Totals{TotalSize: int64(len(data)), Count: 1}) {
 		t.Errorf("totals %+v", tot)
 	}
 	if u := f.upload(id); !u.Kept || !u.Keeps(messages.Zeros) {
@@ -197,13 +197,13 @@ func TestPlacingAFileWhoseStagedCopyIsGoneFailsForGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := place.Handle(ctx, countedBy(messages.Ones, id, data))
-	if err == nil || errors.Is(err, app.ErrUnavailable) {
+	if err == nil || errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("placing a file that is gone returned %v, want a lasting failure", err)
 	}
 	if u := f.upload(id); u.Kept || u.Decided() {
 		t.Errorf("committed: %+v", u)
 	}
-	if tot := f.totals(); tot != (app.Totals{}) {
+	if tot := f.totals(); tot != (domain.Totals{}) {
 		t.Errorf("totals %+v", tot)
 	}
 }

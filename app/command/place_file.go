@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -33,14 +33,14 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 		failed   string
 	)
 	disk := h.Disk
-	err := h.Uploads.Update(ctx, e.UploadID, func(u *app.Upload, files FileIndex) error {
+	err := h.Uploads.Update(ctx, e.UploadID, func(u *domain.Upload, files FileIndex) error {
 		promoted, drop, out, decided, failed = false, false, nil, nil, ""
 		if u.Kept {
 			out = h.stored(u) // delivered again: the first FileStored may not have gone out
 			return nil
 		}
 		ok, err := u.RecordCount(*e)
-		var mismatch app.CountMismatch
+		var mismatch domain.CountMismatch
 		switch {
 		case errors.As(err, &mismatch):
 			if u.Fail(h.Self, messages.ReasonCountMismatch, mismatch.Detail) {
@@ -59,7 +59,7 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 			drop = true
 			return nil
 		}
-		if err := disk.Promote(u.ID); errors.Is(err, app.ErrNotStaged) {
+		if err := disk.Promote(u.ID); errors.Is(err, domain.ErrNotStaged) {
 			// Counts for an upload this service never staged (replayed from
 			// elsewhere, or its staged file was lost): retrying cannot store
 			// it, so the event goes to the poison topic, where an operator
@@ -69,7 +69,7 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 			return fmt.Errorf("store file %s: %w", u.ID, err)
 		} else if err != nil {
 			// Never give up a decided file: retry until the disk lets us.
-			return fmt.Errorf("%w: store file %s: %w", app.ErrUnavailable, u.ID, err)
+			return fmt.Errorf("%w: store file %s: %w", domain.ErrUnavailable, u.ID, err)
 		}
 		promoted = true
 		if err := files.Add(ctx, u.File(time.Now().UTC())); err != nil {
@@ -112,7 +112,7 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 	return publish(ctx, h.Events, out)
 }
 
-func (h *PlaceFileHandler) stored(u *app.Upload) messages.FileStored {
+func (h *PlaceFileHandler) stored(u *domain.Upload) messages.FileStored {
 	return messages.FileStored{FileID: u.ID, Service: h.Self, Name: u.Name, ContentType: u.ContentType,
 		Size: u.Size, SHA256: u.SHA256, ZeroBits: *u.ZeroBits, OneBits: *u.OneBits, At: time.Now().UTC()}
 }

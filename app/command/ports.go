@@ -11,23 +11,23 @@ import (
 
 	"github.com/baum-store/baum/messages"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 )
 
 // Uploads keeps this service's upload records and the metadata and totals of
 // the files it holds.
 type Uploads interface {
-	// Get returns the upload's record, or an error wrapping app.ErrNotFound.
-	Get(ctx context.Context, id string) (*app.Upload, error)
-	// Update runs fn on the upload's record (app.NewUpload(id) if there is
+	// Get returns the upload's record, or an error wrapping domain.ErrNotFound.
+	Get(ctx context.Context, id string) (*domain.Upload, error)
+	// Update runs fn on the upload's record (domain.NewUpload(id) if there is
 	// none) in one database transaction that holds it locked, then saves it.
 	// What fn does through files commits in the same transaction; if fn
 	// returns an error nothing is saved.
-	Update(ctx context.Context, id string, fn func(u *app.Upload, files FileIndex) error) error
+	Update(ctx context.Context, id string, fn func(u *domain.Upload, files FileIndex) error) error
 	// DeleteFile removes a held file's metadata, lowers the totals and marks
 	// its upload deleted, in one transaction. It reports whether there was a
 	// file to delete.
-	DeleteFile(ctx context.Context, id string) (app.File, bool, error)
+	DeleteFile(ctx context.Context, id string) (domain.File, bool, error)
 	// Stalled lists uploads still receiving whose record has not changed for
 	// at least the given age in seconds.
 	Stalled(ctx context.Context, olderThanSeconds float64) ([]string, error)
@@ -39,7 +39,7 @@ type Uploads interface {
 type FileIndex interface {
 	// Add records a held file and adds it to the totals. Adding a file that is
 	// already recorded changes nothing.
-	Add(ctx context.Context, f app.File) error
+	Add(ctx context.Context, f domain.File) error
 }
 
 // Disk keeps staged files (uploads in progress) and stored files (held). Ids
@@ -52,7 +52,7 @@ type Disk interface {
 	RemoveStaged(id string) error
 	// Promote moves a staged file into storage, durably. If it is already
 	// stored and no longer staged, Promote succeeds; if it is neither, the
-	// error wraps app.ErrNotStaged.
+	// error wraps domain.ErrNotStaged.
 	Promote(id string) error
 	// Demote moves a stored file back to staging, undoing a Promote whose
 	// transaction did not commit.
@@ -89,17 +89,17 @@ type Deps struct {
 	Disk     Disk
 	Staging  *Staging
 	Events   EventPublisher
-	Notifier *app.Notifier
-	Metrics  app.Metrics
+	Notifier *domain.Notifier
+	Metrics  domain.Metrics
 	Log      *slog.Logger
 }
 
 func (d *Deps) setDefaults() {
 	if d.Metrics == nil {
-		d.Metrics = app.NopMetrics{}
+		d.Metrics = domain.NopMetrics{}
 	}
 	if d.Notifier == nil {
-		d.Notifier = app.NewNotifier()
+		d.Notifier = domain.NewNotifier()
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)

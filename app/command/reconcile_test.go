@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/bits"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/infra/storage"
 	"github.com/baum-store/baum/messages"
 )
@@ -37,13 +37,13 @@ func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
 	}
 	uploads := newMemUploads()
 	ctx := t.Context()
-	put := func(id string, edit func(u *app.Upload)) {
-		uploads.Update(ctx, id, func(u *app.Upload, _ command.FileIndex) error { edit(u); return nil })
+	put := func(id string, edit func(u *domain.Upload)) {
+		uploads.Update(ctx, id, func(u *domain.Upload, _ command.FileIndex) error { edit(u); return nil })
 	}
 	held := func(id string) {
-		uploads.Update(ctx, id, func(u *app.Upload, files command.FileIndex) error {
+		uploads.Update(ctx, id, func(u *domain.Upload, files command.FileIndex) error {
 			u.Kept = true
-			return files.Add(ctx, app.File{ID: id, Size: 1})
+			return files.Add(ctx, domain.File{ID: id, Size: 1})
 		})
 	}
 	staged := func(id string) string { return filepath.Join(dir, "staging", id) }
@@ -52,13 +52,13 @@ func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
 	// Killed between Promote and the commit of the placement: the decision
 	// rolled back with it, so the bytes must go back to staging.
 	uncommitted := newID()
-	put(uncommitted, func(u *app.Upload) { u.State, u.Staged = app.Counting, true })
+	put(uncommitted, func(u *domain.Upload) { u.State, u.Staged = domain.Counting, true })
 	stageBytes(t, disk, uncommitted, "a")
 	disk.Promote(uncommitted)
 	// Stored bytes of a failed upload, and of a deleted file.
 	failed, deleted := newID(), newID()
-	put(failed, func(u *app.Upload) { u.State = app.Failed })
-	put(deleted, func(u *app.Upload) { u.State, u.Deleted = app.Placed, true })
+	put(failed, func(u *domain.Upload) { u.State = domain.Failed })
+	put(deleted, func(u *domain.Upload) { u.State, u.Deleted = domain.Placed, true })
 	for _, id := range []string{failed, deleted} {
 		stageBytes(t, disk, id, "b")
 		disk.Promote(id)
@@ -72,8 +72,8 @@ func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
 	stageBytes(t, disk, unpromoted, "d")
 	// Staged: unknown, decided elsewhere, still receiving.
 	unknown, elsewhere, receiving := newID(), newID(), newID()
-	put(elsewhere, func(u *app.Upload) { u.State, u.Keepers = app.Counting, []messages.Service{messages.Ones} })
-	put(receiving, func(u *app.Upload) {})
+	put(elsewhere, func(u *domain.Upload) { u.State, u.Keepers = domain.Counting, []messages.Service{messages.Ones} })
+	put(receiving, func(u *domain.Upload) {})
 	for _, id := range []string{unknown, elsewhere, receiving} {
 		stageBytes(t, disk, id, "e")
 	}

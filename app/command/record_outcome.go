@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -21,7 +21,7 @@ func NewRecordOutcomeHandler(d Deps) *RecordOutcomeHandler {
 
 // FileStored records that a keeper holds the file.
 func (h *RecordOutcomeHandler) FileStored(ctx context.Context, e *messages.FileStored) error {
-	if err := h.Uploads.Update(ctx, e.FileID, func(u *app.Upload, _ FileIndex) error {
+	if err := h.Uploads.Update(ctx, e.FileID, func(u *domain.Upload, _ FileIndex) error {
 		u.RecordStored(e.Service)
 		return nil
 	}); err != nil {
@@ -35,9 +35,9 @@ func (h *RecordOutcomeHandler) FileStored(ctx context.Context, e *messages.FileS
 // and drops what this service staged for it.
 func (h *RecordOutcomeHandler) UploadFailed(ctx context.Context, e *messages.UploadFailed) error {
 	failed, changed := false, false
-	if err := h.Uploads.Update(ctx, e.UploadID, func(u *app.Upload, _ FileIndex) error {
+	if err := h.Uploads.Update(ctx, e.UploadID, func(u *domain.Upload, _ FileIndex) error {
 		changed = u.Fail(e.Service, e.Reason, e.Detail)
-		failed = u.State == app.Failed
+		failed = u.State == domain.Failed
 		return nil
 	}); err != nil {
 		return err
@@ -57,12 +57,12 @@ func (h *RecordOutcomeHandler) UploadFailed(ctx context.Context, e *messages.Upl
 
 // FileDeleted records that a keeper no longer holds the file.
 func (h *RecordOutcomeHandler) FileDeleted(ctx context.Context, e *messages.FileDeleted) error {
-	if _, err := h.Uploads.Get(ctx, e.FileID); errors.Is(err, app.ErrNotFound) {
+	if _, err := h.Uploads.Get(ctx, e.FileID); errors.Is(err, domain.ErrNotFound) {
 		return nil // never heard of it: nothing to record
 	} else if err != nil {
 		return err
 	}
-	if err := h.Uploads.Update(ctx, e.FileID, func(u *app.Upload, _ FileIndex) error {
+	if err := h.Uploads.Update(ctx, e.FileID, func(u *domain.Upload, _ FileIndex) error {
 		u.RecordDeleted(e.Service)
 		return nil
 	}); err != nil {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -79,14 +79,14 @@ func (h *StageChunkHandler) Handle(ctx context.Context, c *messages.StoreChunk) 
 func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.StoreChunk, end int64) (bool, error) {
 	u, err := h.Uploads.Get(ctx, c.UploadID)
 	switch {
-	case errors.Is(err, app.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		u = nil
 	case err != nil:
 		return false, err
 	}
 	if u != nil {
 		switch {
-		case u.State == app.Failed || u.StagingError != "" || u.Deleted:
+		case u.State == domain.Failed || u.StagingError != "" || u.Deleted:
 			return false, h.Disk.RemoveStaged(c.UploadID)
 		case u.Staged:
 			if c.Last {
@@ -100,7 +100,7 @@ func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.
 	// records its count: one database commit less per small upload.
 	whole := c.Offset == 0 && c.Last
 	if !whole && (u == nil || u.Name == "" && u.ContentType == "" && u.Origin == "") {
-		if err := h.Uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
+		if err := h.Uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
 			u.Describe(c.Name, c.ContentType, c.Origin)
 			return nil
 		}); err != nil {
@@ -127,10 +127,10 @@ func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.
 		}
 	}
 	count := st.counter.Count()
-	var staged *app.Upload
-	err := h.Uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
+	var staged *domain.Upload
+	err := h.Uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
 		u.Describe(c.Name, c.ContentType, c.Origin)
-		if u.State == app.Failed {
+		if u.State == domain.Failed {
 			return nil
 		}
 		u.FinishStaging(c.Size, sum, count)
@@ -150,13 +150,13 @@ func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.
 	h.Staging.drop(st) // the staged file stays until the placement is decided
 	h.Notifier.Notify(c.UploadID)
 	h.Log.InfoContext(ctx, "upload staged", "upload_id", c.UploadID, "size", c.Size,
-		"sha256", sum, app.BitKind(h.Self).String()+"_bits", count)
+		"sha256", sum, domain.BitKind(h.Self).String()+"_bits", count)
 	return nil
 }
 
-func (h *StageChunkHandler) publishCount(ctx context.Context, u *app.Upload) error {
+func (h *StageChunkHandler) publishCount(ctx context.Context, u *domain.Upload) error {
 	return publish(ctx, h.Events, messages.BitsCounted{
-		UploadID: u.ID, Service: h.Self, Bit: app.BitKind(h.Self).String(), Count: u.StagedCount,
+		UploadID: u.ID, Service: h.Self, Bit: domain.BitKind(h.Self).String(), Count: u.StagedCount,
 		Size: u.Size, SHA256: u.SHA256, At: time.Now().UTC(),
 	})
 }
@@ -167,7 +167,7 @@ func (h *StageChunkHandler) saveProgress(ctx context.Context, st *stream, c *mes
 		return nil
 	}
 	pos := st.pos
-	if err := h.Uploads.Update(ctx, c.UploadID, func(u *app.Upload, _ FileIndex) error {
+	if err := h.Uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
 		if !u.Staged && pos > u.ReceivedBytes {
 			u.ReceivedBytes = pos
 		}
@@ -181,7 +181,7 @@ func (h *StageChunkHandler) saveProgress(ctx context.Context, st *stream, c *mes
 
 func (h *StageChunkHandler) failStorage(ctx context.Context, st *stream, err error) error {
 	reason := messages.ReasonStorageError
-	if errors.Is(err, app.ErrStorageFull) {
+	if errors.Is(err, domain.ErrStorageFull) {
 		reason = messages.ReasonStorageFull
 	}
 	return h.fail(ctx, st, reason, "staging: "+err.Error())
@@ -194,7 +194,7 @@ func (h *StageChunkHandler) fail(ctx context.Context, st *stream, reason, detail
 	if err := h.Disk.RemoveStaged(st.id); err != nil {
 		h.Log.WarnContext(ctx, "cannot remove staged file", "upload_id", st.id, "error", err)
 	}
-	if err := h.Uploads.Update(ctx, st.id, func(u *app.Upload, _ FileIndex) error {
+	if err := h.Uploads.Update(ctx, st.id, func(u *domain.Upload, _ FileIndex) error {
 		if !u.Done() && u.StagingError == "" {
 			u.StagingError = reason
 		}
@@ -218,7 +218,7 @@ func publish(ctx context.Context, events EventPublisher, event messages.Message)
 		return fmt.Errorf("%w: %s: %w", errInvalidEvent, event.MessageName(), err)
 	}
 	if err := events.Publish(ctx, event); err != nil {
-		return fmt.Errorf("%w: publish %T: %w", app.ErrUnavailable, event, err)
+		return fmt.Errorf("%w: publish %T: %w", domain.ErrUnavailable, event, err)
 	}
 	return nil
 }

@@ -6,20 +6,20 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 )
 
 // StoredFiles opens the bytes of the files a service holds.
 type StoredFiles interface {
 	// OpenStored opens a stored file for reading, or fails with an error
-	// wrapping app.ErrNotFound if it is not stored.
+	// wrapping domain.ErrNotFound if it is not stored.
 	OpenStored(id string) (io.ReadSeekCloser, error)
 }
 
 // FileContent is a held file's metadata with its bytes open for reading.
 // The caller closes Body.
 type FileContent struct {
-	File app.File
+	File domain.File
 	Body io.ReadSeekCloser
 }
 
@@ -35,7 +35,7 @@ func NewFileContentHandler(read ReadModel, stored StoredFiles) FileContentHandle
 }
 
 // Handle opens the content of file id, or fails with an error wrapping
-// app.ErrNotFound if this service does not hold it. The metadata is the
+// domain.ErrNotFound if this service does not hold it. The metadata is the
 // authority on what is held: bytes on disk without metadata (a delete that
 // crashed half-way) are not served.
 func (h FileContentHandler) Handle(ctx context.Context, id string) (FileContent, error) {
@@ -44,7 +44,7 @@ func (h FileContentHandler) Handle(ctx context.Context, id string) (FileContent,
 		return FileContent{}, err
 	}
 	body, err := h.stored.OpenStored(id)
-	if errors.Is(err, app.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		// Deleted between the two reads, it is simply not held any more;
 		// still held without its bytes, storage is damaged.
 		if _, ferr := h.read.File(ctx, id); ferr == nil {

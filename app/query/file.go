@@ -5,26 +5,26 @@ import (
 	"errors"
 	"time"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 )
 
 // FileHandler answers for one held file.
 type FileHandler struct {
 	read     ReadModel
-	notifier *app.Notifier
+	notifier *domain.Notifier
 }
 
 // NewFileHandler returns a FileHandler. AwaitGone wakes up on notifier's
 // signals (a delete handled in this process) and, failing those, on a poll.
-func NewFileHandler(read ReadModel, notifier *app.Notifier) FileHandler {
+func NewFileHandler(read ReadModel, notifier *domain.Notifier) FileHandler {
 	if notifier == nil {
-		notifier = app.NewNotifier()
+		notifier = domain.NewNotifier()
 	}
 	return FileHandler{read: read, notifier: notifier}
 }
 
-// Handle returns the file's metadata or an error wrapping app.ErrNotFound.
-func (h FileHandler) Handle(ctx context.Context, id string) (app.File, error) {
+// Handle returns the file's metadata or an error wrapping domain.ErrNotFound.
+func (h FileHandler) Handle(ctx context.Context, id string) (domain.File, error) {
 	return h.read.File(ctx, id)
 }
 
@@ -38,7 +38,7 @@ func (h FileHandler) AwaitGone(ctx context.Context, id string) error {
 		changed, stop := h.notifier.Watch(id)
 		// Any other error (the database having trouble) may heal before
 		// the deadline: keep waiting.
-		if _, err := h.read.File(ctx, id); errors.Is(err, app.ErrNotFound) {
+		if _, err := h.read.File(ctx, id); errors.Is(err, domain.ErrNotFound) {
 			stop()
 			return nil
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 )
 
 // Page limits.
@@ -21,8 +21,8 @@ type ListFiles struct {
 
 // FilesPage is one page of files with the totals of everything held.
 type FilesPage struct {
-	Totals app.Totals
-	Files  []app.File
+	Totals domain.Totals
+	Files  []domain.File
 	Next   string // cursor of the next page; "" on the last page
 }
 

@@ -6,7 +6,7 @@ package query
 import (
 	"context"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 )
 
 // ReadModel answers the queries.
@@ -14,9 +14,9 @@ type ReadModel interface {
 	// Files returns the totals and up to limit files with ids after `after`
 	// in id order (which, for time-ordered ids, is upload order), read from
 	// one snapshot so the totals match the files.
-	Files(ctx context.Context, after string, limit int) (app.Totals, []app.File, error)
-	// File returns one held file or an error wrapping app.ErrNotFound.
-	File(ctx context.Context, id string) (app.File, error)
-	// Upload returns one upload's record or an error wrapping app.ErrNotFound.
-	Upload(ctx context.Context, id string) (*app.Upload, error)
+	Files(ctx context.Context, after string, limit int) (domain.Totals, []domain.File, error)
+	// File returns one held file or an error wrapping domain.ErrNotFound.
+	File(ctx context.Context, id string) (domain.File, error)
+	// Upload returns one upload's record or an error wrapping domain.ErrNotFound.
+	Upload(ctx context.Context, id string) (*domain.Upload, error)
 }

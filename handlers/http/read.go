@@ -9,7 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/app/query"
 )
 
@@ -88,9 +88,9 @@ func validID(id string) bool {
 
 func (s *Server) queryFailed(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, app.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		writeError(w, r, http.StatusNotFound, "this service holds no such file or upload")
-	case errors.Is(err, app.ErrUnavailable):
+	case errors.Is(err, domain.ErrUnavailable):
 		writeError(w, r, http.StatusServiceUnavailable, "the database is unavailable; try again shortly")
 	default:
 		s.deps.Log.ErrorContext(r.Context(), "query failed", "path", r.URL.Path, "error", err)

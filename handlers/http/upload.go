@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -108,10 +108,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	u, err := s.deps.Upload.Await(waitCtx, sent.UploadID)
 	switch {
-	case err == nil && u.State == app.Placed:
+	case err == nil && u.State == domain.Placed:
 		w.Header().Set("Location", "/data/"+u.ID)
 		writeJSON(w, http.StatusCreated, newFileView(u.File(u.UpdatedAt)))
-	case err == nil && u.State == app.Failed:
+	case err == nil && u.State == domain.Failed:
 		status := http.StatusInternalServerError
 		if u.FailureReason == messages.ReasonStorageFull {
 			status = http.StatusInsufficientStorage
@@ -122,7 +122,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	default:
 		// Accepted, not settled yet (or the database is slow to tell).
 		if u == nil {
-			u = app.NewUpload(sent.UploadID)
+			u = domain.NewUpload(sent.UploadID)
 		}
 		v := newUploadView(u)
 		w.Header().Set("Location", v.StatusURL)

@@ -21,7 +21,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/app/query"
 	httpport "github.com/baum-store/baum/handlers/http"
 	"github.com/baum-store/baum/messages"
@@ -59,12 +59,14 @@ func (b *bus) Send(_ context.Context, cmd any) error {
 // noUploads is a read model that has heard of nothing yet.
 type noUploads struct{}
 
-func (noUploads) Files(context.Context, string, int) (app.Totals, []app.File, error) {
-	return app.Totals{}, nil, nil
+func (noUploads) Files(context.Context, string, int) (domain.Totals, []domain.File, error) {
+	return domain.Totals{}, nil, nil
 }
-func (noUploads) File(context.Context, string) (app.File, error) { return app.File{}, app.ErrNotFound }
-func (noUploads) Upload(context.Context, string) (*app.Upload, error) {
-	return nil, app.ErrNotFound
+func (noUploads) File(context.Context, string) (domain.File, error) {
+	return domain.File{}, domain.ErrNotFound
+}
+func (noUploads) Upload(context.Context, string) (*domain.Upload, error) {
+	return nil, domain.ErrNotFound
 }
 
 type nopMetrics struct{}
@@ -94,8 +96,8 @@ func newServerWith(t testing.TB, b messages.CommandSender, chunkSize int, maxUpl
 		Self:      messages.Zeros,
 		Sender:    sender,
 		Files:     query.NewListFilesHandler(read),
-		File:      query.NewFileHandler(read, app.NewNotifier()),
-		Upload:    query.NewUploadHandler(read, app.NewNotifier()),
+		File:      query.NewFileHandler(read, domain.NewNotifier()),
+		Upload:    query.NewUploadHandler(read, domain.NewNotifier()),
 		Ready:     map[string]httpport.Check{},
 		Accepting: func(context.Context) error { return nil },
 		Metrics:   nopMetrics{},

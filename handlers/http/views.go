@@ -3,7 +3,7 @@ package http
 import (
 	"time"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -20,7 +20,7 @@ type fileView struct {
 	StoredAt    time.Time          `json:"stored_at"`
 }
 
-func newFileView(f app.File) fileView {
+func newFileView(f domain.File) fileView {
 	return fileView{ID: f.ID, Name: f.Name, ContentType: f.ContentType, Size: f.Size, SHA256: f.SHA256,
 		ZeroBits: f.ZeroBits, OneBits: f.OneBits, StoredIn: f.Placement(), StoredAt: f.StoredAt}
 }
@@ -38,7 +38,7 @@ type listView struct {
 // uploadView is GET /data/uploads/{id}, and the 202 answer of an upload.
 type uploadView struct {
 	ID            string             `json:"id"`
-	State         app.UploadState    `json:"state"`
+	State         domain.UploadState `json:"state"`
 	Name          string             `json:"name"`
 	ContentType   string             `json:"content_type"`
 	Origin        string             `json:"origin"`
@@ -61,7 +61,7 @@ type failureView struct {
 	Service messages.Service `json:"service"`
 }
 
-func newUploadView(u *app.Upload) uploadView {
+func newUploadView(u *domain.Upload) uploadView {
 	v := uploadView{ID: u.ID, State: u.State, Name: u.Name, ContentType: u.ContentType, Origin: u.Origin,
 		ReceivedBytes: u.ReceivedBytes, SHA256: u.SHA256, ZeroBits: u.ZeroBits, OneBits: u.OneBits,
 		PlacedIn: nonNil(u.Keepers), StoredIn: nonNil(u.StoredIn), StatusURL: "/data/uploads/" + u.ID}
@@ -69,7 +69,7 @@ func newUploadView(u *app.Upload) uploadView {
 		size := u.Size
 		v.Size = &size
 	}
-	if u.State == app.Failed {
+	if u.State == domain.Failed {
 		v.Failure = &failureView{Reason: u.FailureReason, Detail: u.FailureDetail, Service: u.FailedBy}
 	}
 	if !u.CreatedAt.IsZero() {

@@ -17,8 +17,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -190,7 +190,7 @@ func NewRouter(config RouterConfig, h Handlers, pub message.Publisher, subscribe
 // passing failure (database or broker down) or a shutdown: only the former
 // goes to the poison topic, the others are delivered again.
 func Poisonous(err error) bool {
-	return !errors.Is(err, app.ErrUnavailable) && !errors.Is(err, context.Canceled)
+	return !errors.Is(err, domain.ErrUnavailable) && !errors.Is(err, context.Canceled)
 }
 
 func topicFor(name string) (string, error) {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/handlers/messaging"
 	"github.com/baum-store/baum/messages"
 )
@@ -19,14 +19,14 @@ func TestOnlyFailuresThatWillNotPassArePoisoned(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{"database down", fmt.Errorf("%w: database: %w", app.ErrUnavailable, &pgconn.ConnectError{}), false},
-		{"broker down", fmt.Errorf("publish: %w", fmt.Errorf("%w: publish BitsCounted: client has run out of available brokers", app.ErrUnavailable)), false},
-		{"disk not writable yet", fmt.Errorf("%w: store file x: read-only file system", app.ErrUnavailable), false},
+		{"database down", fmt.Errorf("%w: database: %w", domain.ErrUnavailable, &pgconn.ConnectError{}), false},
+		{"broker down", fmt.Errorf("publish: %w", fmt.Errorf("%w: publish BitsCounted: client has run out of available brokers", domain.ErrUnavailable)), false},
+		{"disk not writable yet", fmt.Errorf("%w: store file x: read-only file system", domain.ErrUnavailable), false},
 		{"shutdown", fmt.Errorf("handle: %w", context.Canceled), false},
-		{"unavailable among others", errors.Join(errors.New("x"), app.ErrUnavailable), false},
+		{"unavailable among others", errors.Join(errors.New("x"), domain.ErrUnavailable), false},
 		{"malformed", fmt.Errorf("%w: baum.BitsCounted.v1: unexpected end of JSON input", messages.ErrMalformed), true},
 		{"constraint violation", &pgconn.PgError{Code: "23514", Message: "violates check constraint"}, true},
-		{"file never staged", fmt.Errorf("store file x: %w", app.ErrNotStaged), true},
+		{"file never staged", fmt.Errorf("store file x: %w", domain.ErrNotStaged), true},
 		{"a bug", errors.New("panic occurred: index out of range"), true},
 		{"handler timed out", context.DeadlineExceeded, true},
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -47,7 +47,7 @@ func TestRetryBacksOffThenGivesUpWithTheAttemptsInTheMessage(t *testing.T) {
 	}{
 		{"a failure that will not pass", errors.New("violates check constraint"), 5, []string{"1ms", "2ms", "4ms", "5ms"}, true},
 		{"a malformed message", fmt.Errorf("%w: bad header", messages.ErrMalformed), 1, nil, true},
-		{"a passing failure", fmt.Errorf("%w: database down", app.ErrUnavailable), 5, []string{"1ms", "2ms", "4ms", "5ms"}, false},
+		{"a passing failure", fmt.Errorf("%w: database down", domain.ErrUnavailable), 5, []string{"1ms", "2ms", "4ms", "5ms"}, false},
 	}
 	for _, f := range failures {
 		t.Run(f.name, func(t *testing.T) {

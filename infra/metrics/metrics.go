@@ -1,5 +1,5 @@
 // Package metrics exports a service's Prometheus metrics: what its use cases
-// do (app.Metrics), its HTTP requests, its poisoned messages, the totals of
+// do (domain.Metrics), its HTTP requests, its poisoned messages, the totals of
 // what it holds, and Watermill's router, publisher and subscriber series.
 // Every series carries the label service="zeros" or service="ones".
 package metrics
@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -93,7 +93,7 @@ func New(self messages.Service) *Registry {
 }
 
 // TotalsFunc reads what a service holds.
-type TotalsFunc func(ctx context.Context) (app.Totals, error)
+type TotalsFunc func(ctx context.Context) (domain.Totals, error)
 
 // WatchTotals exports baum_stored_files and baum_stored_bytes, read from
 // the totals read model at each scrape.
@@ -133,10 +133,10 @@ func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(r.registry, promhttp.HandlerOpts{})
 }
 
-// BytesCounted implements app.Metrics.
+// BytesCounted implements domain.Metrics.
 func (r *Registry) BytesCounted(n int) { r.bytesCounted.Add(float64(n)) }
 
-// PlacementDecided implements app.Metrics.
+// PlacementDecided implements domain.Metrics.
 func (r *Registry) PlacementDecided(keepers []messages.Service) {
 	outcome := "both"
 	if len(keepers) == 1 {
@@ -145,19 +145,19 @@ func (r *Registry) PlacementDecided(keepers []messages.Service) {
 	r.placements.WithLabelValues(outcome).Inc()
 }
 
-// FileStored implements app.Metrics.
+// FileStored implements domain.Metrics.
 func (r *Registry) FileStored(size int64) {
 	r.filesStored.Inc()
 	r.bytesStored.Add(float64(size))
 }
 
-// FileDeleted implements app.Metrics.
+// FileDeleted implements domain.Metrics.
 func (r *Registry) FileDeleted(size int64) {
 	r.filesDeleted.Inc()
 	r.bytesDeleted.Add(float64(size))
 }
 
-// UploadFailed implements app.Metrics.
+// UploadFailed implements domain.Metrics.
 func (r *Registry) UploadFailed(reason string) { r.uploadFailures.WithLabelValues(reason).Inc() }
 
 // UploadAccepted counts an upload accepted over HTTP.
@@ -182,4 +182,4 @@ func (r *Registry) ObserveHTTP(route, method string, status int, d time.Duration
 	r.httpDuration.WithLabelValues(route, method, code).Observe(d.Seconds())
 }
 
-var _ app.Metrics = (*Registry)(nil)
+var _ domain.Metrics = (*Registry)(nil)

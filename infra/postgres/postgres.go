@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 )
 
 // psql builds statements with PostgreSQL's $n placeholders.
@@ -106,15 +106,15 @@ func redact(s string) string {
 }
 
 // classify wraps errors that mean "the database is not reachable right now"
-// in app.ErrUnavailable, so the messages that met them are retried rather
+// in domain.ErrUnavailable, so the messages that met them are retried rather
 // than poisoned. An error pgx raised on the client side is ambiguous; a quick
 // ping settles it.
 func classify(ctx context.Context, pool *pgxpool.Pool, err error) error {
-	if err == nil || errors.Is(err, app.ErrNotFound) || errors.Is(err, app.ErrUnavailable) {
+	if err == nil || errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrUnavailable) {
 		return err
 	}
 	if unavailable(err) || ctx.Err() == nil && ping(ctx, pool) != nil {
-		return fmt.Errorf("%w: database: %w", app.ErrUnavailable, err)
+		return fmt.Errorf("%w: database: %w", domain.ErrUnavailable, err)
 	}
 	return err
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -34,9 +34,9 @@ var uploadColumns = []string{"id::text", "state", "name", "content_type", "origi
 	"staged_count", "staging_error", "size", "sha256", "zero_bits", "one_bits", "keepers", "stored_in", "kept",
 	"deleted", "failure_reason", "failure_detail", "failed_by", "created_at", "updated_at"}
 
-func scanUpload(row pgx.Row) (*app.Upload, error) {
+func scanUpload(row pgx.Row) (*domain.Upload, error) {
 	var (
-		u                 app.Upload
+		u                 domain.Upload
 		state, failedBy   string
 		stagedCount       int64
 		zeroBits, oneBits *int64
@@ -46,12 +46,12 @@ func scanUpload(row pgx.Row) (*app.Upload, error) {
 		&u.StagingError, &u.Size, &u.SHA256, &zeroBits, &oneBits, &keepers, &storedIn, &u.Kept, &u.Deleted,
 		&u.FailureReason, &u.FailureDetail, &failedBy, &u.CreatedAt, &u.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, app.ErrNotFound
+		return nil, domain.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	u.State, u.FailedBy, u.StagedCount = app.UploadState(state), messages.Service(failedBy), uint64(stagedCount)
+	u.State, u.FailedBy, u.StagedCount = domain.UploadState(state), messages.Service(failedBy), uint64(stagedCount)
 	u.ZeroBits, u.OneBits = toUint(zeroBits), toUint(oneBits)
 	u.Keepers, u.StoredIn = toServices(keepers), toServices(storedIn)
 	return &u, nil
@@ -90,12 +90,12 @@ func fromServices(services []messages.Service) []string {
 }
 
 // Get implements command.Uploads.
-func (s *Store) Get(ctx context.Context, id string) (*app.Upload, error) {
+func (s *Store) Get(ctx context.Context, id string) (*domain.Upload, error) {
 	return s.Upload(ctx, id)
 }
 
 // Upload implements query.ReadModel.
-func (s *Store) Upload(ctx context.Context, id string) (*app.Upload, error) {
+func (s *Store) Upload(ctx context.Context, id string) (*domain.Upload, error) {
 	sql, args := psql.Select(uploadColumns...).From("uploads").Where(sq.Eq{"id": id}).MustSql()
 	u, err := scanUpload(s.pool.QueryRow(ctx, sql, args...))
 	return u, s.classify(ctx, err)
@@ -109,7 +109,7 @@ func (s *Store) Upload(ctx context.Context, id string) (*app.Upload, error) {
 // Every message a service handles runs at least one Update, and on small
 // uploads the round trips (a system call and a wake-up each, on both sides)
 // were most of a service's CPU time (docs/benchmarks.md).
-func (s *Store) Update(ctx context.Context, id string, fn func(u *app.Upload, files command.FileIndex) error) error {
+func (s *Store) Update(ctx context.Context, id string, fn func(u *domain.Upload, files command.FileIndex) error) error {
 	err := s.update(ctx, id, fn)
 	if ce, ok := errors.AsType[callerError](err); ok {
 		return ce.err
@@ -117,7 +117,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(u *app.Upload, fi
 	return s.classify(ctx, err)
 }
 
-func (s *Store) update(ctx context.Context, id string, fn func(u *app.Upload, files command.FileIndex) error) (err error) {
+func (s *Store) update(ctx context.Context, id string, fn func(u *domain.Upload, files command.FileIndex) error) (err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -138,7 +138,7 @@ func (s *Store) update(ctx context.Context, id string, fn func(u *app.Upload, fi
 	lock, lockArgs := psql.Select(uploadColumns...).From("uploads").Where(sq.Eq{"id": id}).Suffix("FOR UPDATE").MustSql()
 	open := &pgx.Batch{}
 	open.Queue("BEGIN")
-	open.Queue("INSERT INTO uploads (id, state) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, app.Receiving)
+	open.Queue("INSERT INTO uploads (id, state) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, domain.Receiving)
 	open.Queue(lock, lockArgs...)
 	results := conn.SendBatch(ctx, open)
 	_, errBegin := results.Exec()
@@ -195,7 +195,7 @@ type fileIndex struct {
 }
 
 // Add implements command.FileIndex.
-func (f fileIndex) Add(ctx context.Context, file app.File) error {
+func (f fileIndex) Add(ctx context.Context, file domain.File) error {
 	sql, args := psql.Insert("files").
 		Columns("id", "name", "content_type", "size", "sha256", "zero_bits", "one_bits", "stored_at").
 		Values(file.ID, file.Name, file.ContentType, file.Size, file.SHA256, int64(file.ZeroBits), int64(file.OneBits), file.StoredAt).
@@ -210,30 +210,30 @@ func (f fileIndex) Add(ctx context.Context, file app.File) error {
 
 var fileColumns = []string{"id::text", "name", "content_type", "size", "sha256", "zero_bits", "one_bits", "stored_at"}
 
-func scanFile(row pgx.Row) (app.File, error) {
+func scanFile(row pgx.Row) (domain.File, error) {
 	var (
-		f                 app.File
+		f                 domain.File
 		zeroBits, oneBits int64
 	)
 	err := row.Scan(&f.ID, &f.Name, &f.ContentType, &f.Size, &f.SHA256, &zeroBits, &oneBits, &f.StoredAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return f, app.ErrNotFound
+		return f, domain.ErrNotFound
 	}
 	f.ZeroBits, f.OneBits = uint64(zeroBits), uint64(oneBits)
 	return f, err
 }
 
 // DeleteFile implements command.Uploads.
-func (s *Store) DeleteFile(ctx context.Context, id string) (app.File, bool, error) {
+func (s *Store) DeleteFile(ctx context.Context, id string) (domain.File, bool, error) {
 	var (
-		f       app.File
+		f       domain.File
 		deleted bool
 	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		sql, args := psql.Delete("files").Where(sq.Eq{"id": id}).Suffix("RETURNING " + strings.Join(fileColumns, ", ")).MustSql()
 		var err error
 		f, err = scanFile(tx.QueryRow(ctx, sql, args...))
-		if errors.Is(err, app.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return nil
 		} else if err != nil {
 			return err
@@ -251,7 +251,7 @@ func (s *Store) DeleteFile(ctx context.Context, id string) (app.File, bool, erro
 // Stalled implements command.Uploads.
 func (s *Store) Stalled(ctx context.Context, olderThanSeconds float64) ([]string, error) {
 	sql, args := psql.Select("id::text").From("uploads").
-		Where(sq.Eq{"state": string(app.Receiving), "staged": false, "staging_error": ""}).
+		Where(sq.Eq{"state": string(domain.Receiving), "staged": false, "staging_error": ""}).
 		Where("updated_at < now() - make_interval(secs => ?)", olderThanSeconds).
 		OrderBy("updated_at").Limit(1000).MustSql()
 	rows, err := s.pool.Query(ctx, sql, args...)
@@ -280,10 +280,10 @@ func (s *Store) FileIDs(ctx context.Context) (map[string]bool, error) {
 // Files implements query.ReadModel: the totals and the page come from one
 // snapshot (a read-only repeatable-read transaction), so they always agree.
 // The four statements go in one pipelined batch: one round trip.
-func (s *Store) Files(ctx context.Context, after string, limit int) (app.Totals, []app.File, error) {
+func (s *Store) Files(ctx context.Context, after string, limit int) (domain.Totals, []domain.File, error) {
 	var (
-		totals app.Totals
-		files  []app.File
+		totals domain.Totals
+		files  []domain.File
 	)
 	page, args := filesPageSQL(after, limit)
 	b := &pgx.Batch{}
@@ -304,7 +304,7 @@ func (s *Store) Files(ctx context.Context, after string, limit int) (app.Totals,
 		if err != nil {
 			return err
 		}
-		files, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.File, error) { return scanFile(row) })
+		files, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.File, error) { return scanFile(row) })
 		if err != nil {
 			return err
 		}
@@ -329,7 +329,7 @@ func filesPageSQL(after string, limit int) (string, []any) {
 }
 
 // File implements query.ReadModel.
-func (s *Store) File(ctx context.Context, id string) (app.File, error) {
+func (s *Store) File(ctx context.Context, id string) (domain.File, error) {
 	sql, args := psql.Select(fileColumns...).From("files").Where(sq.Eq{"id": id}).MustSql()
 	f, err := scanFile(s.pool.QueryRow(ctx, sql, args...))
 	return f, s.classify(ctx, err)
@@ -342,8 +342,8 @@ func (s *Store) classify(ctx context.Context, err error) error {
 var _ command.Uploads = (*Store)(nil)
 
 // Totals returns the running totals of held files.
-func (s *Store) Totals(ctx context.Context) (app.Totals, error) {
-	var t app.Totals
+func (s *Store) Totals(ctx context.Context) (domain.Totals, error) {
+	var t domain.Totals
 	err := s.pool.QueryRow(ctx, "SELECT total_size, count FROM totals").Scan(&t.TotalSize, &t.Count)
 	return t, s.classify(ctx, err)
 }

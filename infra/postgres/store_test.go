@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/infra/postgres"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/migrations"
@@ -55,11 +55,11 @@ func TestUpdateHoldsTheRowLockedAndCommitsAtomically(t *testing.T) {
 	store, watch := newStore(t)
 	id := uuid.NewString()
 	// The record exists (committed), so another session could lock it.
-	if err := store.Update(ctx, id, func(*app.Upload, command.FileIndex) error { return nil }); err != nil {
+	if err := store.Update(ctx, id, func(*domain.Upload, command.FileIndex) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 
-	err := store.Update(ctx, id, func(u *app.Upload, files command.FileIndex) error {
+	err := store.Update(ctx, id, func(u *domain.Upload, files command.FileIndex) error {
 		// Another session cannot lock the record meanwhile.
 		_, err := watch.Exec(ctx, "SELECT 1 FROM uploads WHERE id = $1 FOR UPDATE NOWAIT", id)
 		var pgErr *pgconn.PgError
@@ -91,7 +91,7 @@ func TestUpdateHoldsTheRowLockedAndCommitsAtomically(t *testing.T) {
 	}
 
 	failed := errors.New("changed my mind")
-	err = store.Update(ctx, id, func(u *app.Upload, files command.FileIndex) error {
+	err = store.Update(ctx, id, func(u *domain.Upload, files command.FileIndex) error {
 		u.Name = "b.bin"
 		zero, one := uint64(8), uint64(0)
 		u.ZeroBits, u.OneBits = &zero, &one
@@ -123,7 +123,7 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := store.Update(ctx, id, func(u *app.Upload, _ command.FileIndex) error {
+			if err := store.Update(ctx, id, func(u *domain.Upload, _ command.FileIndex) error {
 				u.ReceivedBytes++
 				return nil
 			}); err != nil {

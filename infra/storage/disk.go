@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 )
 
 // Disk is a data directory with two subdirectories on one filesystem, so a
@@ -73,16 +73,16 @@ func (d *Disk) StoredPath(id string) (string, error) {
 }
 
 // OpenStored opens a stored file for reading (query.StoredFiles). A file
-// that is not stored is app.ErrNotFound. On Unix an open file stays readable
+// that is not stored is domain.ErrNotFound. On Unix an open file stays readable
 // even if a delete removes it meanwhile, so a download that has started
 // always finishes.
 func (d *Disk) OpenStored(id string) (io.ReadSeekCloser, error) {
 	if err := checkID(id); err != nil {
-		return nil, fmt.Errorf("%w: %w", app.ErrNotFound, err)
+		return nil, fmt.Errorf("%w: %w", domain.ErrNotFound, err)
 	}
 	f, err := os.Open(d.storedPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: stored file %s", app.ErrNotFound, id)
+		return nil, fmt.Errorf("%w: stored file %s", domain.ErrNotFound, id)
 	}
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func (d *Disk) Promote(id string) error {
 			// missing: no retry will bring it. Without it, the disk is
 			// not there (unmounted?), which may pass.
 			if ok, _ := exists(d.staging); ok {
-				return fmt.Errorf("%w: upload %s has no staged file", app.ErrNotStaged, id)
+				return fmt.Errorf("%w: upload %s has no staged file", domain.ErrNotStaged, id)
 			}
 		}
 		return wrap(err)
@@ -241,10 +241,10 @@ func syncDir(dir string) error {
 	return wrap(f.Sync())
 }
 
-// wrap marks a write that failed for lack of space as app.ErrStorageFull.
+// wrap marks a write that failed for lack of space as domain.ErrStorageFull.
 func wrap(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return fmt.Errorf("%w: %w", app.ErrStorageFull, err)
+		return fmt.Errorf("%w: %w", domain.ErrStorageFull, err)
 	}
 	return err
 }

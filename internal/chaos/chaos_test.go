@@ -24,7 +24,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -428,7 +427,7 @@ func (c *cluster) upload(seed uint64, n int) *upload {
 	ones := countOnes(data)
 	r := rand.New(rand.NewPCG(seed, uint64(n)^0xA11CE))
 	u := &upload{n: n, name: fmt.Sprintf("chaos-%06d.bin", n), size: len(data), sha: hex.EncodeToString(sum[:]),
-		oneBits: ones, keepers: app.Keepers(8*uint64(len(data))-ones, ones), target: messages.Services()[r.IntN(2)]}
+		oneBits: ones, keepers: messages.Keepers(8*uint64(len(data))-ones, ones), target: messages.Services()[r.IntN(2)]}
 	target := u.target
 	for attempt := 0; ; attempt++ {
 		status, body, err := post(c.urls[target], u.name, data)

@@ -1,10 +1,10 @@
-package app_test
+package domain_test
 
 import (
 	"slices"
 	"testing"
 
-	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -23,16 +23,16 @@ func TestPlacementRule(t *testing.T) {
 		{1 << 62, 1<<62 + 1, []messages.Service{o}},
 	}
 	for _, c := range cases {
-		if got := app.Keepers(c.zeros, c.ones); !slices.Equal(got, c.want) {
+		if got := messages.Keepers(c.zeros, c.ones); !slices.Equal(got, c.want) {
 			t.Errorf("Keepers(%d zeros, %d ones) = %v, want %v", c.zeros, c.ones, got, c.want)
 		}
 		for _, s := range messages.Services() {
-			if app.Keeps(s, c.zeros, c.ones) != slices.Contains(c.want, s) {
+			if s.Keeps(c.zeros, c.ones) != slices.Contains(c.want, s) {
 				t.Errorf("Keeps(%s, %d, %d) disagrees with Keepers", s, c.zeros, c.ones)
 			}
 		}
 	}
-	if app.BitKind(z).String() != "zero" || app.BitKind(o).String() != "one" {
+	if domain.BitKind(z).String() != "zero" || domain.BitKind(o).String() != "one" {
 		t.Error("each service must count its own bit kind")
 	}
 }
@@ -46,52 +46,52 @@ func counted(s messages.Service, count uint64, size int64) messages.BitsCounted 
 }
 
 func TestTheEventThatCompletesTheCountsDecides(t *testing.T) {
-	u := app.NewUpload("u")
+	u := domain.NewUpload("u")
 	if decided, err := u.RecordCount(counted(messages.Ones, 10, 2)); decided || err != nil {
 		t.Fatalf("decided on one count: %v %v", decided, err)
 	}
 	if decided, err := u.RecordCount(counted(messages.Zeros, 6, 2)); !decided || err != nil {
 		t.Fatalf("not decided on both counts: %v", err)
 	}
-	if !slices.Equal(u.Keepers, []messages.Service{messages.Ones}) || u.State != app.Counting {
+	if !slices.Equal(u.Keepers, []messages.Service{messages.Ones}) || u.State != domain.Counting {
 		t.Fatalf("keepers %v state %s", u.Keepers, u.State)
 	}
 	// A failure after the decision changes nothing; so does a late count.
-	if u.Fail(messages.Zeros, messages.ReasonAborted, "late") || u.State == app.Failed {
+	if u.Fail(messages.Zeros, messages.ReasonAborted, "late") || u.State == domain.Failed {
 		t.Fatal("a failure after the decision failed the upload")
 	}
 	if decided, _ := u.RecordCount(counted(messages.Zeros, 16, 2)); decided || *u.ZeroBits != 6 {
 		t.Fatal("a count after the decision changed it")
 	}
-	if u.RecordStored(messages.Ones); u.State != app.Placed {
+	if u.RecordStored(messages.Ones); u.State != domain.Placed {
 		t.Fatalf("state %s after the keeper stored it", u.State)
 	}
 }
 
 func TestTieIsPlacedOnlyWhenBothStored(t *testing.T) {
-	u := app.NewUpload("u")
+	u := domain.NewUpload("u")
 	u.RecordCount(counted(messages.Zeros, 8, 2))
 	u.RecordCount(counted(messages.Ones, 8, 2))
 	u.RecordStored(messages.Zeros)
-	if u.State == app.Placed {
+	if u.State == domain.Placed {
 		t.Fatal("placed with one of two keepers")
 	}
 	if changed := u.RecordStored(messages.Zeros); changed {
 		t.Fatal("the same FileStored twice changed the upload")
 	}
 	u.RecordStored(messages.Ones)
-	if u.State != app.Placed || !slices.Equal(u.StoredIn, []messages.Service{messages.Zeros, messages.Ones}) {
+	if u.State != domain.Placed || !slices.Equal(u.StoredIn, []messages.Service{messages.Zeros, messages.Ones}) {
 		t.Fatalf("state %s stored in %v", u.State, u.StoredIn)
 	}
 }
 
 func TestCountsThatDisagreeFailTheUpload(t *testing.T) {
-	u := app.NewUpload("u")
+	u := domain.NewUpload("u")
 	u.RecordCount(counted(messages.Zeros, 9, 2))
 	if _, err := u.RecordCount(counted(messages.Ones, 8, 2)); err == nil {
 		t.Fatal("9 + 8 bits accepted for 2 bytes")
 	}
-	u = app.NewUpload("u")
+	u = domain.NewUpload("u")
 	u.RecordCount(counted(messages.Zeros, 8, 2))
 	other := counted(messages.Ones, 8, 2)
 	other.SHA256 = "other"
@@ -101,9 +101,9 @@ func TestCountsThatDisagreeFailTheUpload(t *testing.T) {
 }
 
 func TestFailureBeforeTheDecisionFails(t *testing.T) {
-	u := app.NewUpload("u")
+	u := domain.NewUpload("u")
 	u.RecordCount(counted(messages.Zeros, 8, 2))
-	if !u.Fail(messages.Ones, messages.ReasonStorageFull, "disk") || u.State != app.Failed {
+	if !u.Fail(messages.Ones, messages.ReasonStorageFull, "disk") || u.State != domain.Failed {
 		t.Fatal("a failure before the decision did not fail the upload")
 	}
 	if decided, _ := u.RecordCount(counted(messages.Ones, 8, 2)); decided {

@@ -1,4 +1,4 @@
-package app
+package domain
 
 import (
 	"time"
@@ -20,7 +20,7 @@ type File struct {
 }
 
 // Placement lists the services the placement rule puts this file in.
-func (f File) Placement() []messages.Service { return Keepers(f.ZeroBits, f.OneBits) }
+func (f File) Placement() []messages.Service { return messages.Keepers(f.ZeroBits, f.OneBits) }
 
 // Totals sums what a service holds.
 type Totals struct {

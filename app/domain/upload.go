@@ -1,4 +1,4 @@
-package app
+package domain
 
 import (
 	"fmt"
@@ -127,7 +127,7 @@ func (u *Upload) RecordCount(e messages.BitsCounted) (decided bool, err error) {
 	if *u.ZeroBits+*u.OneBits != 8*uint64(u.Size) {
 		return false, CountMismatch{fmt.Sprintf("zero bits %d + one bits %d ≠ 8 × %d bytes", *u.ZeroBits, *u.OneBits, u.Size)}
 	}
-	u.Keepers = Keepers(*u.ZeroBits, *u.OneBits)
+	u.Keepers = messages.Keepers(*u.ZeroBits, *u.OneBits)
 	if u.State == Receiving {
 		u.State = Counting
 	}
