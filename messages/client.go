@@ -24,8 +24,9 @@ type ClientConfig struct {
 	// Origin names the program in every chunk it sends (the services keep it
 	// with the upload). Default "client".
 	Origin string
-	// AbortTimeout bounds the AbortUpload that Send sends when it fails
-	// half-way. Default 10 s.
+	// AbortTimeout bounds how long Send, when it fails half-way, keeps
+	// sending AbortUpload by the abort policy (see Sender.AbortRetrying)
+	// before it returns. Default 10 s.
 	AbortTimeout time.Duration
 	// Logger logs events the client skips because it cannot read them.
 	// Default: no logging.
@@ -186,7 +187,7 @@ func (c *Client) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 	if err != nil && bus.sent > 0 {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.config.AbortTimeout)
 		defer cancel()
-		if aerr := s.Abort(actx, f.UploadID, reasonOf(err)); aerr != nil {
+		if _, aerr := s.AbortRetrying(actx, f.UploadID, reasonOf(err), nil); aerr != nil {
 			return Sent{}, fmt.Errorf("%w (and the abort failed too: %v; the services drop the upload once it stalls)", err, aerr)
 		}
 	}

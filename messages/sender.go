@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 )
 
@@ -278,12 +280,48 @@ func (p *pipeline) abandon(err error) error {
 	return err
 }
 
-// Abort asks the services to drop a partly sent upload.
+// Abort asks the services to drop a partly sent upload: one AbortUpload.
 func (s *Sender) Abort(ctx context.Context, uploadID, reason string) error {
 	if CorrelationIDFromContext(ctx) == "" {
 		ctx = WithCorrelationID(ctx, uploadID)
 	}
 	return s.bus.Send(ctx, AbortUpload{UploadID: uploadID, Reason: reason})
+}
+
+// The abort policy: a failed upload's AbortUpload is sent again after
+// AbortFirstRetry, then after twice as long each time, up to AbortMaxRetry,
+// until it gets through or the caller's context ends. Kafka is often what
+// failed the upload, so the abort must outlast the outage; the context's
+// deadline says for how long (a service waits minutes, in the background,
+// a Client's Send AbortTimeout). An upload never aborted is dropped by the
+// services' stalled-upload sweep.
+const (
+	AbortFirstRetry = 250 * time.Millisecond
+	AbortMaxRetry   = 10 * time.Second
+)
+
+// AbortRetrying sends Abort by the abort policy until it gets through or ctx
+// ends. onRetry, if not nil, hears of each failed attempt that will be
+// retried. It returns the attempts made and, if none got through, the last
+// failure (joined with ctx's error once ctx ended).
+func (s *Sender) AbortRetrying(ctx context.Context, uploadID, reason string, onRetry func(attempt int, err error, wait time.Duration)) (int, error) {
+	attempts := 0
+	var last error
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		attempts++
+		last = s.Abort(ctx, uploadID, reason)
+		return struct{}{}, last
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: AbortFirstRetry, Multiplier: 2, MaxInterval: AbortMaxRetry}),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			if onRetry != nil {
+				onRetry(attempts, err, wait)
+			}
+		}))
+	if err != nil && last != nil && !errors.Is(err, last) {
+		err = errors.Join(last, err)
+	}
+	return attempts, err
 }
 
 // fill reads into buf until it is full or r ends, and reports whether r

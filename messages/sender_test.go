@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -262,5 +263,49 @@ func TestSenderStopsAtAFailedChunk(t *testing.T) {
 	queued, active, _ := bus.state()
 	if !errors.Is(err, messages.ErrSend) || active != 0 || len(queued) > 4 {
 		t.Fatalf("error %v with %d chunks queued, %d still active; want ErrSend, at most 4 queued, none active", err, len(queued), active)
+	}
+}
+
+// downBus fails every command until up is closed.
+type downBus struct {
+	up    chan struct{}
+	sends atomic.Int32
+}
+
+func (b *downBus) Send(context.Context, any) error {
+	b.sends.Add(1)
+	select {
+	case <-b.up:
+		return nil
+	default:
+		return errors.New("client has run out of available brokers")
+	}
+}
+
+func TestAbortRetryingBacksOffUntilTheAbortGetsThrough(t *testing.T) {
+	bus := &downBus{up: make(chan struct{})}
+	s, err := messages.NewSender(bus, messages.SenderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waits []time.Duration
+	time.AfterFunc(600*time.Millisecond, func() { close(bus.up) })
+	attempts, err := s.AbortRetrying(t.Context(), "0193c5f0-0000-7000-8000-000000000001", "broker down",
+		func(_ int, _ error, wait time.Duration) { waits = append(waits, wait) })
+	if err != nil || attempts < 3 || int(bus.sends.Load()) != attempts {
+		t.Fatalf("%d attempts (%d sends), %v; want it through once the broker is back", attempts, bus.sends.Load(), err)
+	}
+	if waits[0] != messages.AbortFirstRetry || waits[1] != 2*messages.AbortFirstRetry {
+		t.Errorf("waited %v; want %s, then twice as long", waits, messages.AbortFirstRetry)
+	}
+
+	if s, err = messages.NewSender(&downBus{up: make(chan struct{})}, messages.SenderConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	attempts, err = s.AbortRetrying(ctx, "0193c5f0-0000-7000-8000-000000000002", "x", nil)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "run out of available brokers") || attempts != 1 {
+		t.Errorf("%d attempts, %v; want the last failure and the deadline", attempts, err)
 	}
 }

@@ -3,6 +3,8 @@ package command
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/baum-store/baum/app/domain"
@@ -12,26 +14,57 @@ import (
 // DeleteFileHandler removes a file this service holds: metadata and totals in
 // one transaction, then the bytes, then FileDeleted. A DeleteFile for the
 // other service, or for a file not held, changes nothing.
-type DeleteFileHandler struct{ Deps }
+type DeleteFileHandler struct {
+	self    messages.Service
+	uploads Uploads
+	disk    Disk
+	events  EventPublisher
+	observers
+}
+
+// DeleteFileConfig configures a DeleteFileHandler.
+type DeleteFileConfig struct {
+	// Self is the service the handler runs in.
+	Self messages.Service
+	// Uploads keeps the held files and their totals.
+	Uploads Uploads
+	// Disk removes the stored bytes.
+	Disk Disk
+	// Events publishes FileDeleted.
+	Events EventPublisher
+	// Notifier, Metrics and Log are told of the work; each may be nil.
+	Notifier *domain.Notifier
+	Metrics  domain.Metrics
+	Log      *slog.Logger
+}
+
+// Validate reports every missing dependency.
+func (c DeleteFileConfig) Validate() error {
+	return errors.Join(validSelf(c.Self), missing("Uploads", c.Uploads == nil), missing("Disk", c.Disk == nil),
+		missing("Events", c.Events == nil))
+}
 
 // NewDeleteFileHandler returns a DeleteFileHandler.
-func NewDeleteFileHandler(d Deps) *DeleteFileHandler {
-	d.setDefaults()
-	return &DeleteFileHandler{Deps: d}
+func NewDeleteFileHandler(config DeleteFileConfig) (*DeleteFileHandler, error) {
+	if err := config.Validate(); err != nil {
+		return nil, fmt.Errorf("delete file: %w", err)
+	}
+	return &DeleteFileHandler{self: config.Self, uploads: config.Uploads, disk: config.Disk, events: config.Events,
+		observers: newObservers(config.Notifier, config.Metrics, config.Log)}, nil
 }
 
 // Handle handles one DeleteFile.
 func (h *DeleteFileHandler) Handle(ctx context.Context, c *messages.DeleteFile) error {
-	if c.Service != h.Self {
+	if c.Service != h.self {
 		return nil
 	}
-	f, deleted, err := h.Uploads.DeleteFile(ctx, c.FileID)
+	f, deleted, err := h.uploads.DeleteFile(ctx, c.FileID)
 	if err != nil {
 		return err
 	}
 	if !deleted {
 		// Deleted before? Then the event may not have gone out.
-		u, err := h.Uploads.Get(ctx, c.FileID)
+		u, err := h.uploads.Get(ctx, c.FileID)
 		if errors.Is(err, domain.ErrNotFound) || err == nil && !u.Deleted {
 			return nil
 		} else if err != nil {
@@ -41,13 +74,13 @@ func (h *DeleteFileHandler) Handle(ctx context.Context, c *messages.DeleteFile) 
 	}
 	// The metadata is gone; a crash before the bytes go leaves a stored file
 	// without metadata, which the next start removes.
-	if err := h.Disk.RemoveStored(c.FileID); err != nil {
-		h.Log.WarnContext(ctx, "cannot remove stored file; the next start removes it", "file_id", c.FileID, "error", err)
+	if err := h.disk.RemoveStored(c.FileID); err != nil {
+		h.log.WarnContext(ctx, "cannot remove stored file; the next start removes it", "file_id", c.FileID, "error", err)
 	}
-	h.Notifier.Notify(c.FileID)
+	h.notifier.Notify(c.FileID)
 	if deleted {
-		h.Metrics.FileDeleted(f.Size)
-		h.Log.InfoContext(ctx, "file deleted", "file_id", c.FileID, "size", f.Size)
+		h.metrics.FileDeleted(f.Size)
+		h.log.InfoContext(ctx, "file deleted", "file_id", c.FileID, "size", f.Size)
 	}
-	return publish(ctx, h.Events, messages.FileDeleted{FileID: c.FileID, Service: h.Self, Size: f.Size, At: time.Now().UTC()})
+	return publish(ctx, h.events, messages.FileDeleted{FileID: c.FileID, Service: h.self, Size: f.Size, At: time.Now().UTC()})
 }

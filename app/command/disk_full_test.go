@@ -112,8 +112,8 @@ func TestDiskFullWhileStagingFailsTheUploadCleanly(t *testing.T) {
 	full := newFixture(t, messages.Zeros)
 	var free atomic.Int64
 	free.Store(40_000) // room for two and a half chunks
-	fullDeps := full.deps(faultyDisk{Disk: full.disk, free: &free})
-	stageFull := command.NewStageChunkHandler(fullDeps, command.StageChunkConfig{SyncStaged: true})
+	fullDeps := full.ports(faultyDisk{Disk: full.disk, free: &free})
+	stageFull := fullDeps.stage(t, true)
 	stageAll(t, stageFull, id, data)
 
 	failure := onlyFailure(t, full.events.take())
@@ -129,8 +129,8 @@ func TestDiskFullWhileStagingFailsTheUploadCleanly(t *testing.T) {
 
 	// The other service had room and staged everything.
 	peer := newFixture(t, messages.Ones)
-	peerDeps := peer.deps(nil)
-	stageAll(t, command.NewStageChunkHandler(peerDeps, command.StageChunkConfig{}), id, data)
+	peerDeps := peer.ports(nil)
+	stageAll(t, peerDeps.stage(t, false), id, data)
 	counted := peer.events.take()
 	if len(counted) != 1 {
 		t.Fatalf("ones published %v, want its BitsCounted", counted)
@@ -139,13 +139,13 @@ func TestDiskFullWhileStagingFailsTheUploadCleanly(t *testing.T) {
 	// Both services read the events partition: ones' count, then the failure.
 	for _, f := range []struct {
 		fx   *fixture
-		deps command.Deps
+		deps ports
 	}{{full, fullDeps}, {peer, peerDeps}} {
-		place := command.NewPlaceFileHandler(f.deps)
+		place := f.deps.place(t)
 		if err := place.Handle(ctx, countedBy(messages.Ones, id, data)); err != nil {
 			t.Fatal(err)
 		}
-		if err := command.NewRecordOutcomeHandler(f.deps).UploadFailed(ctx, &failure); err != nil {
+		if err := f.deps.failure().Handle(ctx, &failure); err != nil {
 			t.Fatal(err)
 		}
 		// Delivered again after a restart: still nothing.
@@ -176,9 +176,9 @@ func TestDiskFullWhileStagingFailsTheUploadCleanly(t *testing.T) {
 func TestWriteErrorWhileStagingFailsTheUpload(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, messages.Ones)
-	deps := f.deps(faultyDisk{Disk: f.disk, syncErr: fmt.Errorf("sync: %w", syscall.EIO)})
+	deps := f.ports(faultyDisk{Disk: f.disk, syncErr: fmt.Errorf("sync: %w", syscall.EIO)})
 	id := newID()
-	stageAll(t, command.NewStageChunkHandler(deps, command.StageChunkConfig{SyncStaged: true}), id, bytes.Repeat([]byte{7}, 50_000))
+	stageAll(t, deps.stage(t, true), id, bytes.Repeat([]byte{7}, 50_000))
 	if e := onlyFailure(t, f.events.take()); e.Reason != messages.ReasonStorageError {
 		t.Errorf("reason %q, want storage_error", e.Reason)
 	}
@@ -191,9 +191,9 @@ func TestWriteErrorWhileStagingFailsTheUpload(t *testing.T) {
 func TestNoRoomForAStagedFileFailsTheUpload(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, messages.Zeros)
-	deps := f.deps(faultyDisk{Disk: f.disk, openErr: noSpace("open")})
+	deps := f.ports(faultyDisk{Disk: f.disk, openErr: noSpace("open")})
 	id := newID()
-	stageAll(t, command.NewStageChunkHandler(deps, command.StageChunkConfig{}), id, []byte("hello"))
+	stageAll(t, deps.stage(t, false), id, []byte("hello"))
 	if e := onlyFailure(t, f.events.take()); e.Reason != messages.ReasonStorageFull {
 		t.Errorf("reason %q, want storage_full", e.Reason)
 	}
@@ -215,11 +215,11 @@ func TestAStoreThatFailsIsRetriedNotLost(t *testing.T) {
 	var promoteErr atomic.Pointer[error]
 	failing := fmt.Errorf("store: %w", noSpace("rename"))
 	promoteErr.Store(&failing)
-	deps := f.deps(faultyDisk{Disk: f.disk, promoteErr: &promoteErr})
+	deps := f.ports(faultyDisk{Disk: f.disk, promoteErr: &promoteErr})
 	id := newID()
 	data := bytes.Repeat([]byte{0x00, 0x01}, 10_000)
-	stageAll(t, command.NewStageChunkHandler(deps, command.StageChunkConfig{}), id, data)
-	place := command.NewPlaceFileHandler(deps)
+	stageAll(t, deps.stage(t, false), id, data)
+	place := deps.place(t)
 	if err := place.Handle(ctx, countedBy(messages.Zeros, id, data)); err != nil {
 		t.Fatal(err)
 	}

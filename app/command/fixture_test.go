@@ -15,9 +15,8 @@ import (
 
 	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
-	"github.com/baum-store/baum/infra/postgres"
 	"github.com/baum-store/baum/infra/storage"
-	"github.com/baum-store/baum/internal/testsystem"
+	"github.com/baum-store/baum/internal/memstore"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -43,12 +42,13 @@ func (r *recorder) take() []messages.Message {
 	return out
 }
 
-// fixture is one service's use cases on a real store (its own database) and
-// a real disk (a temporary directory), as a running service has them.
+// fixture is one service's use cases on an in-memory store (the fake of the
+// PostgreSQL adapter, which has tests of its own) and a real disk (a
+// temporary directory).
 type fixture struct {
 	t      *testing.T
 	self   messages.Service
-	store  *postgres.Store
+	store  *memstore.Store
 	disk   *storage.Disk
 	dir    string
 	events *recorder
@@ -61,16 +61,58 @@ func newFixture(t *testing.T, self messages.Service) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, self: self, store: postgres.NewStore(testsystem.Database(t)), disk: disk, dir: dir, events: &recorder{}}
+	return &fixture{t: t, self: self, store: memstore.New(), disk: disk, dir: dir, events: &recorder{}}
 }
 
-// deps returns the use cases' dependencies, with disk in place of the real
-// one (nil: the real one).
-func (f *fixture) deps(disk command.Disk) command.Deps {
+// ports are one service's adapters in a test; each use case is built from
+// the ones it uses, as service.NewApplication builds it.
+type ports struct {
+	self    messages.Service
+	uploads command.Uploads
+	disk    command.Disk
+	staging *command.Staging
+	events  command.EventPublisher
+}
+
+// ports returns the fixture's adapters, with disk in place of the real one
+// (nil: the real one).
+func (f *fixture) ports(disk command.Disk) ports {
 	if disk == nil {
 		disk = f.disk
 	}
-	return command.Deps{Self: f.self, Uploads: f.store, Disk: disk, Staging: command.NewStaging(disk, domain.BitKind(f.self)), Events: f.events}
+	return ports{self: f.self, uploads: f.store, disk: disk, staging: command.NewStaging(disk, domain.BitKind(f.self)), events: f.events}
+}
+
+func (p ports) stage(t testing.TB, syncStaged bool) *command.StageChunkHandler {
+	t.Helper()
+	h, err := command.NewStageChunkHandler(command.StageChunkConfig{Self: p.self, Uploads: p.uploads, Staging: p.staging,
+		Events: p.events, SyncStaged: syncStaged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (p ports) place(t testing.TB) *command.PlaceFileHandler {
+	t.Helper()
+	h, err := command.NewPlaceFileHandler(command.PlaceFileConfig{Self: p.self, Uploads: p.uploads, Disk: p.disk,
+		Staging: p.staging, Events: p.events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (p ports) failure() *command.RecordFailureHandler {
+	return command.NewRecordFailureHandler(p.uploads, p.staging, nil, nil, nil)
+}
+
+func (p ports) stored() command.RecordStoredHandler {
+	return command.NewRecordStoredHandler(p.uploads, nil)
+}
+
+func (p ports) reconcile() command.ReconcileHandler {
+	return command.NewReconcileHandler(p.self, p.uploads, p.disk, nil)
 }
 
 // countedBy returns the BitsCounted that service s publishes for data.

@@ -25,14 +25,14 @@ func TestReconcileKeepsAFileWhosePlacementDidNotCommit(t *testing.T) {
 	id := newID()
 	data := bytes.Repeat([]byte{0x01, 0x00, 0x80}, 20_000) // mostly zero bits: zeros keeps it
 
-	deps := f.deps(nil)
-	stage := command.NewStageChunkHandler(deps, command.StageChunkConfig{SyncStaged: true})
+	deps := f.ports(nil)
+	stage := deps.stage(t, true)
 	for _, c := range chunks(id, data, 16<<10) {
 		if err := stage.Handle(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	place := command.NewPlaceFileHandler(deps)
+	place := deps.place(t)
 	if err := place.Handle(ctx, countedBy(messages.Zeros, id, data)); err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,8 @@ func TestReconcileKeepsAFileWhosePlacementDidNotCommit(t *testing.T) {
 
 	// The count that decides arrives; the process dies before the commit.
 	crashing := deps
-	crashing.Uploads, crashing.Disk = crashBeforeCommit{f.store}, deadDisk{f.disk}
-	if err := command.NewPlaceFileHandler(crashing).Handle(ctx, countedBy(messages.Ones, id, data)); !errors.Is(err, errCrash) {
+	crashing.uploads, crashing.disk = crashBeforeCommit{f.store}, deadDisk{f.disk}
+	if err := crashing.place(t).Handle(ctx, countedBy(messages.Ones, id, data)); !errors.Is(err, errCrash) {
 		t.Fatalf("the crashing placement returned %v", err)
 	}
 	if ok, _ := f.disk.StoredExists(id); !ok || f.stagedExists(id) {
@@ -52,8 +52,8 @@ func TestReconcileKeepsAFileWhosePlacementDidNotCommit(t *testing.T) {
 	}
 
 	// The next start.
-	restarted := f.deps(nil)
-	repair, err := command.NewMaintenance(restarted).Reconcile(ctx)
+	restarted := f.ports(nil)
+	repair, err := restarted.reconcile().Handle(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestReconcileKeepsAFileWhosePlacementDidNotCommit(t *testing.T) {
 	}
 
 	// The uncommitted count is delivered again.
-	if err := command.NewPlaceFileHandler(restarted).Handle(ctx, countedBy(messages.Ones, id, data)); err != nil {
+	if err := restarted.place(t).Handle(ctx, countedBy(messages.Ones, id, data)); err != nil {
 		t.Fatalf("redelivered count: %v", err)
 	}
 	if got := f.storedBytes(id); !bytes.Equal(got, data) {
@@ -97,10 +97,10 @@ func TestReconcileRemovesOnlyWhatNobodyNeeds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, messages.Ones)
-	deps := f.deps(nil)
-	stage := command.NewStageChunkHandler(deps, command.StageChunkConfig{})
-	place := command.NewPlaceFileHandler(deps)
-	outcome := command.NewRecordOutcomeHandler(deps)
+	deps := f.ports(nil)
+	stage := deps.stage(t, false)
+	place := deps.place(t)
+	failure := deps.failure()
 
 	stageAll := func(id string, data []byte) {
 		for _, c := range chunks(id, data, 1000) {
@@ -134,7 +134,7 @@ func TestReconcileRemovesOnlyWhatNobodyNeeds(t *testing.T) {
 	// Failed: not needed.
 	failed := newID()
 	stageAll(failed, oneish)
-	if err := outcome.UploadFailed(ctx, &messages.UploadFailed{UploadID: failed, Service: messages.Zeros, Reason: messages.ReasonStorageFull, Detail: "test"}); err != nil {
+	if err := failure.Handle(ctx, &messages.UploadFailed{UploadID: failed, Service: messages.Zeros, Reason: messages.ReasonStorageFull, Detail: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	writeStaged(t, f, failed, oneish)
@@ -147,7 +147,7 @@ func TestReconcileRemovesOnlyWhatNobodyNeeds(t *testing.T) {
 		}
 	}
 
-	repair, err := command.NewMaintenance(deps).Reconcile(ctx)
+	repair, err := deps.reconcile().Handle(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +185,11 @@ func TestPlacingAFileWhoseStagedCopyIsGoneFailsForGood(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, messages.Zeros)
-	deps := f.deps(nil)
+	deps := f.ports(nil)
 	id := newID()
 	data := bytes.Repeat([]byte{0x10}, 5000)
-	stageAll(t, command.NewStageChunkHandler(deps, command.StageChunkConfig{}), id, data)
-	place := command.NewPlaceFileHandler(deps)
+	stageAll(t, deps.stage(t, false), id, data)
+	place := deps.place(t)
 	if err := place.Handle(ctx, countedBy(messages.Zeros, id, data)); err != nil {
 		t.Fatal(err)
 	}

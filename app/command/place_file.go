@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/baum-store/baum/app/domain"
@@ -15,104 +16,159 @@ import (
 // staged file into storage and commits metadata and totals in the same
 // transaction, then publishes FileStored; a service that does not keep the
 // file drops its staged copy.
-type PlaceFileHandler struct{ Deps }
+type PlaceFileHandler struct {
+	self    messages.Service
+	uploads Uploads
+	disk    Disk
+	staging *Staging
+	events  EventPublisher
+	observers
+}
 
-// NewPlaceFileHandler returns a PlaceFileHandler for service self.
-func NewPlaceFileHandler(d Deps) *PlaceFileHandler {
-	d.setDefaults()
-	return &PlaceFileHandler{Deps: d}
+// PlaceFileConfig configures a PlaceFileHandler.
+type PlaceFileConfig struct {
+	// Self is the service the handler runs in.
+	Self messages.Service
+	// Uploads keeps the upload records, the held files and their totals.
+	Uploads Uploads
+	// Disk moves a kept file from staging into storage.
+	Disk Disk
+	// Staging drops the staged copy of a file this service does not keep.
+	Staging *Staging
+	// Events publishes FileStored and UploadFailed.
+	Events EventPublisher
+	// Notifier, Metrics and Log are told of the work; each may be nil.
+	Notifier *domain.Notifier
+	Metrics  domain.Metrics
+	Log      *slog.Logger
+}
+
+// Validate reports every missing dependency.
+func (c PlaceFileConfig) Validate() error {
+	return errors.Join(validSelf(c.Self), missing("Uploads", c.Uploads == nil), missing("Disk", c.Disk == nil),
+		missing("Staging", c.Staging == nil), missing("Events", c.Events == nil))
+}
+
+// NewPlaceFileHandler returns a PlaceFileHandler.
+func NewPlaceFileHandler(config PlaceFileConfig) (*PlaceFileHandler, error) {
+	if err := config.Validate(); err != nil {
+		return nil, fmt.Errorf("place file: %w", err)
+	}
+	return &PlaceFileHandler{self: config.Self, uploads: config.Uploads, disk: config.Disk, staging: config.Staging,
+		events: config.Events, observers: newObservers(config.Notifier, config.Metrics, config.Log)}, nil
+}
+
+// placement is what recording one count decided, inside the upload's
+// transaction; the handler acts on it once the transaction is over.
+type placement struct {
+	decided  []messages.Service // the keepers, if this count decided them
+	promoted bool               // this service moved the file into storage
+	drop     bool               // this service's staged copy goes
+	failed   string             // the reason, if this count failed the upload
+	event    messages.Message   // what to publish once committed
 }
 
 // Handle records one count.
 func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) error {
-	var (
-		promoted bool
-		drop     bool
-		out      messages.Message
-		decided  []messages.Service
-		failed   string
-	)
-	disk := h.Disk
-	err := h.Uploads.Update(ctx, e.UploadID, func(u *domain.Upload, files FileIndex) error {
-		promoted, drop, out, decided, failed = false, false, nil, nil, ""
-		if u.Kept {
-			out = h.stored(u) // delivered again: the first FileStored may not have gone out
-			return nil
-		}
-		ok, err := u.RecordCount(*e)
-		var mismatch domain.CountMismatch
-		switch {
-		case errors.As(err, &mismatch):
-			if u.Fail(h.Self, messages.ReasonCountMismatch, mismatch.Detail) {
-				drop, failed = true, messages.ReasonCountMismatch
-				out = messages.UploadFailed{UploadID: u.ID, Service: h.Self, Reason: messages.ReasonCountMismatch,
-					Detail: mismatch.Detail, At: time.Now().UTC()}
-			}
-			return nil
-		case err != nil:
-			return err
-		case !ok:
-			return nil
-		}
-		decided = u.Keepers
-		if !u.Keeps(h.Self) {
-			drop = true
-			return nil
-		}
-		if err := disk.Promote(u.ID); errors.Is(err, domain.ErrNotStaged) {
-			// Counts for an upload this service never staged (replayed from
-			// elsewhere, or its staged file was lost): retrying cannot store
-			// it, so the event goes to the poison topic, where an operator
-			// can replay it once the bytes are back, and the partition
-			// moves on.
-			h.Log.ErrorContext(ctx, "decided to keep a file whose staged copy is gone", "upload_id", u.ID, "error", err)
-			return fmt.Errorf("store file %s: %w", u.ID, err)
-		} else if err != nil {
-			// Never give up a decided file: retry until the disk lets us.
-			return fmt.Errorf("%w: store file %s: %w", domain.ErrUnavailable, u.ID, err)
-		}
-		promoted = true
-		if err := files.Add(ctx, u.File(time.Now().UTC())); err != nil {
-			return err
-		}
-		u.Kept = true
-		out = h.stored(u)
-		return nil
+	var p placement
+	err := h.uploads.Update(ctx, e.UploadID, func(u *domain.Upload, files FileIndex) (err error) {
+		p, err = h.decide(ctx, u, e, files)
+		return err
 	})
 	if err != nil {
-		if promoted {
-			if derr := disk.Demote(e.UploadID); derr != nil {
-				h.Log.ErrorContext(ctx, "cannot undo storing a file whose metadata did not commit; the next start repairs it",
+		if p.promoted {
+			if derr := h.disk.Demote(e.UploadID); derr != nil {
+				h.log.ErrorContext(ctx, "cannot undo storing a file whose metadata did not commit; the next start repairs it",
 					"upload_id", e.UploadID, "error", derr)
 			}
 		}
 		return err
 	}
-	if decided != nil {
-		h.Metrics.PlacementDecided(decided)
+	return h.act(ctx, e, p)
+}
+
+// decide records the count on the upload and, if it decides the placement
+// for this service, stores the file. It reports what it did even when it
+// fails, so that a promotion can be undone.
+func (h *PlaceFileHandler) decide(ctx context.Context, u *domain.Upload, e *messages.BitsCounted, files FileIndex) (placement, error) {
+	if u.Kept {
+		return placement{event: h.stored(u)}, nil // delivered again: the first FileStored may not have gone out
 	}
-	if promoted {
-		h.Metrics.FileStored(e.Size)
+	decided, err := u.RecordCount(*e)
+	var mismatch domain.CountMismatch
+	switch {
+	case errors.As(err, &mismatch):
+		if !u.Fail(h.self, messages.ReasonCountMismatch, mismatch.Detail) {
+			return placement{}, nil
+		}
+		return placement{drop: true, failed: messages.ReasonCountMismatch, event: messages.UploadFailed{UploadID: u.ID,
+			Service: h.self, Reason: messages.ReasonCountMismatch, Detail: mismatch.Detail, At: time.Now().UTC()}}, nil
+	case err != nil:
+		return placement{}, err
+	case !decided:
+		return placement{}, nil
 	}
-	if failed != "" {
-		h.Metrics.UploadFailed(failed)
+	p := placement{decided: u.Keepers}
+	if !u.Keeps(h.self) {
+		p.drop = true
+		return p, nil
 	}
-	if drop {
-		if err := h.Staging.Discard(e.UploadID); err != nil {
-			h.Log.WarnContext(ctx, "cannot remove staged file; the next start removes it", "upload_id", e.UploadID, "error", err)
+	if err := h.promote(ctx, u.ID); err != nil {
+		return p, err
+	}
+	p.promoted = true
+	if err := files.Add(ctx, u.File(time.Now().UTC())); err != nil {
+		return p, err
+	}
+	u.Kept = true
+	p.event = h.stored(u)
+	return p, nil
+}
+
+// promote moves the staged file into storage.
+func (h *PlaceFileHandler) promote(ctx context.Context, id string) error {
+	err := h.disk.Promote(id)
+	switch {
+	case errors.Is(err, domain.ErrNotStaged):
+		// Counts for an upload this service never staged (replayed from
+		// elsewhere, or its staged file was lost): retrying cannot store
+		// it, so the event goes to the poison topic, where an operator can
+		// replay it once the bytes are back, and the partition moves on.
+		h.log.ErrorContext(ctx, "decided to keep a file whose staged copy is gone", "upload_id", id, "error", err)
+		return fmt.Errorf("store file %s: %w", id, err)
+	case err != nil:
+		// Never give up a decided file: retry until the disk lets us.
+		return fmt.Errorf("%w: store file %s: %w", domain.ErrUnavailable, id, err)
+	}
+	return nil
+}
+
+// act does what the committed decision calls for: metrics, dropping the
+// staged copy, waking the waiters, publishing.
+func (h *PlaceFileHandler) act(ctx context.Context, e *messages.BitsCounted, p placement) error {
+	if p.decided != nil {
+		h.metrics.PlacementDecided(p.decided)
+	}
+	if p.promoted {
+		h.metrics.FileStored(e.Size)
+		h.log.InfoContext(ctx, "file stored", "upload_id", e.UploadID)
+	}
+	if p.failed != "" {
+		h.metrics.UploadFailed(p.failed)
+	}
+	if p.drop {
+		if err := h.staging.Discard(e.UploadID); err != nil {
+			h.log.WarnContext(ctx, "cannot remove staged file; the next start removes it", "upload_id", e.UploadID, "error", err)
 		}
 	}
-	h.Notifier.Notify(e.UploadID)
-	if out == nil {
+	h.notifier.Notify(e.UploadID)
+	if p.event == nil {
 		return nil
 	}
-	if promoted {
-		h.Log.InfoContext(ctx, "file stored", "upload_id", e.UploadID)
-	}
-	return publish(ctx, h.Events, out)
+	return publish(ctx, h.events, p.event)
 }
 
 func (h *PlaceFileHandler) stored(u *domain.Upload) messages.FileStored {
-	return messages.FileStored{FileID: u.ID, Service: h.Self, Name: u.Name, ContentType: u.ContentType,
+	return messages.FileStored{FileID: u.ID, Service: h.self, Name: u.Name, ContentType: u.ContentType,
 		Size: u.Size, SHA256: u.SHA256, ZeroBits: *u.ZeroBits, OneBits: *u.OneBits, At: time.Now().UTC()}
 }

@@ -6,6 +6,7 @@ package command
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -81,27 +82,42 @@ type EventPublisher interface {
 	Publish(ctx context.Context, event any) error
 }
 
-// Deps are what the use cases work with; every handler takes the same set.
-type Deps struct {
-	// Self is the service the handlers run in.
-	Self     messages.Service
-	Uploads  Uploads
-	Disk     Disk
-	Staging  *Staging
-	Events   EventPublisher
-	Notifier *domain.Notifier
-	Metrics  domain.Metrics
-	Log      *slog.Logger
+// CommandSender sends one command of the contract; *cqrs.CommandBus is one.
+type CommandSender = messages.CommandSender
+
+// observers are what every handler tells of its work: waiters in this
+// process (the notifier wakes an HTTP request waiting for an upload),
+// monitoring and the log. The zero value tells nobody.
+type observers struct {
+	notifier *domain.Notifier
+	metrics  domain.Metrics
+	log      *slog.Logger
 }
 
-func (d *Deps) setDefaults() {
-	if d.Metrics == nil {
-		d.Metrics = domain.NopMetrics{}
+func newObservers(notifier *domain.Notifier, metrics domain.Metrics, log *slog.Logger) observers {
+	if notifier == nil {
+		notifier = domain.NewNotifier()
 	}
-	if d.Notifier == nil {
-		d.Notifier = domain.NewNotifier()
+	if metrics == nil {
+		metrics = domain.NopMetrics{}
 	}
-	if d.Log == nil {
-		d.Log = slog.New(slog.DiscardHandler)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	return observers{notifier: notifier, metrics: metrics, log: log}
+}
+
+func validSelf(self messages.Service) error {
+	if _, err := messages.ParseService(string(self)); err != nil {
+		return fmt.Errorf("Self: %w", err)
+	}
+	return nil
+}
+
+// missing reports a dependency that is nil.
+func missing(name string, isNil bool) error {
+	if isNil {
+		return fmt.Errorf("missing %s", name)
+	}
+	return nil
 }

@@ -5,10 +5,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/baum-store/baum/app/bits"
 	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/infra/storage"
+	"github.com/baum-store/baum/internal/memstore"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -35,7 +35,7 @@ func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uploads := newMemUploads()
+	uploads := memstore.New()
 	ctx := t.Context()
 	put := func(id string, edit func(u *domain.Upload)) {
 		uploads.Update(ctx, id, func(u *domain.Upload, _ command.FileIndex) error { edit(u); return nil })
@@ -81,9 +81,7 @@ func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
 	missing := newID()
 	held(missing)
 
-	m := command.NewMaintenance(command.Deps{Self: messages.Zeros, Uploads: uploads, Disk: disk,
-		Staging: command.NewStaging(disk, bits.Zero), Events: &events{}})
-	repair, err := m.Reconcile(ctx)
+	repair, err := command.NewReconcileHandler(messages.Zeros, uploads, disk, nil).Handle(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

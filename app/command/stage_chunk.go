@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/baum-store/baum/app/domain"
@@ -15,21 +16,46 @@ import (
 // staging area. On the last chunk it verifies size and SHA-256, records the
 // count of this service's bit kind and publishes BitsCounted.
 type StageChunkHandler struct {
-	Deps
+	self       messages.Service
+	uploads    Uploads
+	staging    *Staging
+	events     EventPublisher
 	syncStaged bool
+	observers
 }
 
 // StageChunkConfig configures a StageChunkHandler.
 type StageChunkConfig struct {
+	// Self is the service the handler runs in.
+	Self messages.Service
+	// Uploads keeps the upload records.
+	Uploads Uploads
+	// Staging holds the staged files (and counts this service's bits).
+	Staging *Staging
+	// Events publishes BitsCounted and UploadFailed.
+	Events EventPublisher
 	// SyncStaged makes the last chunk wait for the staged file to reach the
 	// disk (fsync) before the count is published.
 	SyncStaged bool
+	// Notifier, Metrics and Log are told of the work; each may be nil.
+	Notifier *domain.Notifier
+	Metrics  domain.Metrics
+	Log      *slog.Logger
+}
+
+// Validate reports every missing dependency.
+func (c StageChunkConfig) Validate() error {
+	return errors.Join(validSelf(c.Self), missing("Uploads", c.Uploads == nil), missing("Staging", c.Staging == nil),
+		missing("Events", c.Events == nil))
 }
 
 // NewStageChunkHandler returns a StageChunkHandler.
-func NewStageChunkHandler(d Deps, config StageChunkConfig) *StageChunkHandler {
-	d.setDefaults()
-	return &StageChunkHandler{Deps: d, syncStaged: config.SyncStaged}
+func NewStageChunkHandler(config StageChunkConfig) (*StageChunkHandler, error) {
+	if err := config.Validate(); err != nil {
+		return nil, fmt.Errorf("stage chunk: %w", err)
+	}
+	return &StageChunkHandler{self: config.Self, uploads: config.Uploads, staging: config.Staging, events: config.Events,
+		syncStaged: config.SyncStaged, observers: newObservers(config.Notifier, config.Metrics, config.Log)}, nil
 }
 
 // progressEvery is how often the received byte count of an upload is saved.
@@ -38,8 +64,8 @@ const progressEvery = time.Second
 
 // Handle stages one chunk.
 func (h *StageChunkHandler) Handle(ctx context.Context, c *messages.StoreChunk) error {
-	st := h.Staging.acquire(c.UploadID)
-	defer h.Staging.release(st)
+	st := h.staging.acquire(c.UploadID)
+	defer h.staging.release(st)
 
 	end := c.Offset + int64(len(c.Data))
 	if st.file == nil {
@@ -59,14 +85,14 @@ func (h *StageChunkHandler) Handle(ctx context.Context, c *messages.StoreChunk) 
 	case end > st.pos:
 		if c.Offset < st.pos {
 			// Half written before a crash: write it again from its start.
-			if err := h.Staging.rewind(st, c.Offset); err != nil {
+			if err := h.staging.rewind(st, c.Offset); err != nil {
 				return h.failStorage(ctx, st, err)
 			}
 		}
 		if err := st.write(c.Data); err != nil {
 			return h.failStorage(ctx, st, err)
 		}
-		h.Metrics.BytesCounted(len(c.Data))
+		h.metrics.BytesCounted(len(c.Data))
 	}
 	if c.Last {
 		return h.finish(ctx, st, c)
@@ -77,7 +103,7 @@ func (h *StageChunkHandler) Handle(ctx context.Context, c *messages.StoreChunk) 
 // resume finds out where an upload this process has no open file for stands,
 // and opens its staged file. It reports false if the chunk needs no staging.
 func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.StoreChunk, end int64) (bool, error) {
-	u, err := h.Uploads.Get(ctx, c.UploadID)
+	u, err := h.uploads.Get(ctx, c.UploadID)
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		u = nil
@@ -87,7 +113,7 @@ func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.
 	if u != nil {
 		switch {
 		case u.State == domain.Failed || u.StagingError != "" || u.Deleted:
-			return false, h.Disk.RemoveStaged(c.UploadID)
+			return false, h.staging.disk.RemoveStaged(c.UploadID)
 		case u.Staged:
 			if c.Last {
 				// Counted before; the event may not have gone out.
@@ -100,14 +126,14 @@ func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.
 	// records its count: one database commit less per small upload.
 	whole := c.Offset == 0 && c.Last
 	if !whole && (u == nil || u.Name == "" && u.ContentType == "" && u.Origin == "") {
-		if err := h.Uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
+		if err := h.uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
 			u.Describe(c.Name, c.ContentType, c.Origin)
 			return nil
 		}); err != nil {
 			return false, err
 		}
 	}
-	if err := h.Staging.open(st, c.Offset, end); err != nil {
+	if err := h.staging.open(st, c.Offset, end); err != nil {
 		return false, h.failStorage(ctx, st, err)
 	}
 	return true, nil
@@ -128,7 +154,7 @@ func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.
 	}
 	count := st.counter.Count()
 	var staged *domain.Upload
-	err := h.Uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
+	err := h.uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
 		u.Describe(c.Name, c.ContentType, c.Origin)
 		if u.State == domain.Failed {
 			return nil
@@ -141,22 +167,22 @@ func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.
 		return err
 	}
 	if staged == nil { // failed meanwhile
-		h.Staging.drop(st)
-		return h.Disk.RemoveStaged(c.UploadID)
+		h.staging.drop(st)
+		return h.staging.disk.RemoveStaged(c.UploadID)
 	}
 	if err := h.publishCount(ctx, staged); err != nil {
 		return err
 	}
-	h.Staging.drop(st) // the staged file stays until the placement is decided
-	h.Notifier.Notify(c.UploadID)
-	h.Log.InfoContext(ctx, "upload staged", "upload_id", c.UploadID, "size", c.Size,
-		"sha256", sum, domain.BitKind(h.Self).String()+"_bits", count)
+	h.staging.drop(st) // the staged file stays until the placement is decided
+	h.notifier.Notify(c.UploadID)
+	h.log.InfoContext(ctx, "upload staged", "upload_id", c.UploadID, "size", c.Size,
+		"sha256", sum, domain.BitKind(h.self).String()+"_bits", count)
 	return nil
 }
 
 func (h *StageChunkHandler) publishCount(ctx context.Context, u *domain.Upload) error {
-	return publish(ctx, h.Events, messages.BitsCounted{
-		UploadID: u.ID, Service: h.Self, Bit: domain.BitKind(h.Self).String(), Count: u.StagedCount,
+	return publish(ctx, h.events, messages.BitsCounted{
+		UploadID: u.ID, Service: h.self, Bit: domain.BitKind(h.self).String(), Count: u.StagedCount,
 		Size: u.Size, SHA256: u.SHA256, At: time.Now().UTC(),
 	})
 }
@@ -167,7 +193,7 @@ func (h *StageChunkHandler) saveProgress(ctx context.Context, st *stream, c *mes
 		return nil
 	}
 	pos := st.pos
-	if err := h.Uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
+	if err := h.uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
 		if !u.Staged && pos > u.ReceivedBytes {
 			u.ReceivedBytes = pos
 		}
@@ -190,11 +216,11 @@ func (h *StageChunkHandler) failStorage(ctx context.Context, st *stream, err err
 // fail gives the upload up: this service's staged copy goes at once, and the
 // UploadFailed event tells every service (this one included) to drop it.
 func (h *StageChunkHandler) fail(ctx context.Context, st *stream, reason, detail string) error {
-	h.Staging.drop(st)
-	if err := h.Disk.RemoveStaged(st.id); err != nil {
-		h.Log.WarnContext(ctx, "cannot remove staged file", "upload_id", st.id, "error", err)
+	h.staging.drop(st)
+	if err := h.staging.disk.RemoveStaged(st.id); err != nil {
+		h.log.WarnContext(ctx, "cannot remove staged file", "upload_id", st.id, "error", err)
 	}
-	if err := h.Uploads.Update(ctx, st.id, func(u *domain.Upload, _ FileIndex) error {
+	if err := h.uploads.Update(ctx, st.id, func(u *domain.Upload, _ FileIndex) error {
 		if !u.Done() && u.StagingError == "" {
 			u.StagingError = reason
 		}
@@ -202,9 +228,9 @@ func (h *StageChunkHandler) fail(ctx context.Context, st *stream, reason, detail
 	}); err != nil {
 		return err
 	}
-	h.Log.WarnContext(ctx, "upload failed while staging", "upload_id", st.id, "reason", reason, "detail", detail)
-	return publish(ctx, h.Events, messages.UploadFailed{
-		UploadID: st.id, Service: h.Self, Reason: reason, Detail: detail, At: time.Now().UTC(),
+	h.log.WarnContext(ctx, "upload failed while staging", "upload_id", st.id, "reason", reason, "detail", detail)
+	return publish(ctx, h.events, messages.UploadFailed{
+		UploadID: st.id, Service: h.self, Reason: reason, Detail: detail, At: time.Now().UTC(),
 	})
 }
 

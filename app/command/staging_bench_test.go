@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/baum-store/baum/app/bits"
+	"github.com/baum-store/baum/internal/memstore"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -83,7 +84,7 @@ func BenchmarkStaging(b *testing.B) {
 	})
 	b.Run("pass", func(b *testing.B) {
 		ctx := context.Background()
-		s := newStager(b, filepath.Join(dir, "pass"), newMemUploads(), nil)
+		s := newStager(b, filepath.Join(dir, "pass"), memstore.New(), nil)
 		template := chunks(uuid.NewString(), data, stagingBenchChunk) // hashes data: outside the loop
 		b.SetBytes(stagingBenchFile)
 		for b.Loop() {
@@ -95,7 +96,7 @@ func BenchmarkStaging(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			if err := s.handler.Staging.Discard(id); err != nil {
+			if err := s.staging.Discard(id); err != nil {
 				b.Fatal(err)
 			}
 		}

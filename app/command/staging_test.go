@@ -18,6 +18,7 @@ import (
 	"github.com/baum-store/baum/app/bits"
 	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/infra/storage"
+	"github.com/baum-store/baum/internal/memstore"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -42,13 +43,14 @@ func (e *events) list() []any {
 
 // stager is a StageChunkHandler of zeros on a temporary data directory.
 type stager struct {
+	staging *command.Staging
 	handler *command.StageChunkHandler
-	uploads *memUploads
+	uploads *memstore.Store
 	events  *events
 	dir     string
 }
 
-func newStager(t testing.TB, dir string, uploads *memUploads, newHash func() hash.Hash) *stager {
+func newStager(t testing.TB, dir string, uploads *memstore.Store, newHash func() hash.Hash) *stager {
 	t.Helper()
 	disk, err := storage.Open(dir)
 	if err != nil {
@@ -59,9 +61,11 @@ func newStager(t testing.TB, dir string, uploads *memUploads, newHash func() has
 		t.Fatal(err)
 	}
 	ev := &events{}
-	h := command.NewStageChunkHandler(command.Deps{Self: messages.Zeros, Uploads: uploads, Disk: disk, Staging: staging, Events: ev},
-		command.StageChunkConfig{})
-	return &stager{handler: h, uploads: uploads, events: ev, dir: dir}
+	h, err := command.NewStageChunkHandler(command.StageChunkConfig{Self: messages.Zeros, Uploads: uploads, Staging: staging, Events: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stager{handler: h, staging: staging, uploads: uploads, events: ev, dir: dir}
 }
 
 // chunks splits data as a Sender would, with chunks of the given sizes
@@ -132,7 +136,7 @@ func checkCount(t *testing.T, e messages.BitsCounted, data []byte) {
 func TestStagingVerifiesAndCountsEveryChunking(t *testing.T) {
 	ctx := context.Background()
 	for i, sizes := range [][]int{{1 << 20}, {1000}, {1, 7, 4096}, {65536, 3}, {333}} {
-		s := newStager(t, t.TempDir(), newMemUploads(), nil)
+		s := newStager(t, t.TempDir(), memstore.New(), nil)
 		data := randomData(uint64(i), 100_003)
 		id := uuid.NewString()
 		for _, c := range chunks(id, data, sizes...) {
@@ -154,7 +158,7 @@ func TestStagingVerifiesAndCountsEveryChunking(t *testing.T) {
 // and count from the disk and finishes with the right sum.
 func TestStagingResumesAfterRestart(t *testing.T) {
 	ctx := context.Background()
-	dir, uploads := t.TempDir(), newMemUploads()
+	dir, uploads := t.TempDir(), memstore.New()
 	data := randomData(42, 50_000)
 	id := uuid.NewString()
 	cs := chunks(id, data, 10_000)
@@ -190,7 +194,7 @@ func TestStagingDoesNotWaitForTheHash(t *testing.T) {
 	ctx := context.Background()
 	gate := &gatedHash{Hash: sha256.New(), open: make(chan struct{})}
 	dir := t.TempDir()
-	s := newStager(t, dir, newMemUploads(), func() hash.Hash { return gate })
+	s := newStager(t, dir, memstore.New(), func() hash.Hash { return gate })
 	data := randomData(7, 30_000)
 	id := uuid.NewString()
 	cs := chunks(id, data, 10_000)
@@ -248,7 +252,7 @@ func (g *gatedHash) Write(p []byte) (int, error) {
 func TestStagingFailsOnAWrongHash(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s := newStager(t, dir, newMemUploads(), nil)
+	s := newStager(t, dir, memstore.New(), nil)
 	data := randomData(9, 5000)
 	id := uuid.NewString()
 	cs := chunks(id, data, 2000)
@@ -275,7 +279,7 @@ func TestStagingFailsOnAWrongHash(t *testing.T) {
 // commit, an fsync of PostgreSQL's log, on every small upload's path).
 func TestOneChunkFileStagesInOneTransaction(t *testing.T) {
 	ctx := context.Background()
-	uploads := newMemUploads()
+	uploads := memstore.New()
 	s := newStager(t, t.TempDir(), uploads, nil)
 	data := randomData(3, 4096)
 	id := uuid.NewString()
@@ -284,7 +288,7 @@ func TestOneChunkFileStagesInOneTransaction(t *testing.T) {
 	}
 	checkCount(t, s.counted(t), data)
 	u, _ := uploads.Get(ctx, id)
-	if uploads.updates != 1 || u.Name != "f.bin" || u.Origin != "test" {
-		t.Fatalf("%d transactions, upload %+v; want 1, described", uploads.updates, u)
+	if uploads.Updates() != 1 || u.Name != "f.bin" || u.Origin != "test" {
+		t.Fatalf("%d transactions, upload %+v; want 1, described", uploads.Updates(), u)
 	}
 }

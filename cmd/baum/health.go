@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/baum-store/baum"
 	"github.com/baum-store/baum/messages"
+	"github.com/baum-store/baum/service"
 )
 
 // healthCmd asks a service's /readyz and exits 0 only on 200. It is the
@@ -71,7 +71,7 @@ func readyURL(getenv func(string) string) (string, error) {
 		if err != nil {
 			role = messages.Zeros
 		}
-		addr = fmt.Sprintf(":%d", baum.DefaultPort(role))
+		addr = fmt.Sprintf(":%d", service.DefaultPort(role))
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

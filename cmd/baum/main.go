@@ -30,10 +30,10 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/baum-store/baum"
 	"github.com/baum-store/baum/infra/broker"
 	"github.com/baum-store/baum/infra/logging"
 	"github.com/baum-store/baum/messages"
+	"github.com/baum-store/baum/service"
 )
 
 const usage = `baum — a file store that sorts files by their bits
@@ -122,7 +122,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	config, err := baum.LoadConfig(getenv, *role)
+	config, err := service.LoadConfig(getenv, *role)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
@@ -131,7 +131,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	s, err := baum.NewService(ctx, config, log)
+	s, err := service.NewService(ctx, config, log)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func brokerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log, _ := logging.New(stderr, logging.Config{}, slog.String("service", "broker"))
 	if *pprofAddr != "" {
-		p, err := baum.StartProfiler(*pprofAddr, log)
+		p, err := service.StartProfiler(*pprofAddr, log)
 		if err != nil {
 			return err
 		}
@@ -194,7 +194,7 @@ func brokerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 func envCmd(stdout io.Writer) error {
 	fmt.Fprintln(stdout, "| Variable | Default (zeros / ones) | Meaning |")
 	fmt.Fprintln(stdout, "|---|---|---|")
-	for _, v := range baum.EnvVars() {
+	for _, v := range service.EnvVars() {
 		z, o := v.Default("zeros"), v.Default("ones")
 		def := "`" + z + "`"
 		if z != o {
@@ -218,20 +218,20 @@ func envCmd(stdout io.Writer) error {
 func devCmd(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := baum.SystemConfig{Getenv: getenv, Log: stderr, LogFormat: getenv("BAUM_LOG_FORMAT"),
+	c := service.SystemConfig{Getenv: getenv, Log: stderr, LogFormat: getenv("BAUM_LOG_FORMAT"),
 		Ports: map[messages.Service]int{}}
 	fs.StringVar(&c.DataDir, "data-dir", "data", "directory for both services' files and the broker's log")
 	fs.StringVar(&c.PostgresURL, "postgres", "postgres://postgres@127.0.0.1:5432/?sslmode=disable", "PostgreSQL server (each service gets its own database on it)")
 	fs.StringVar(&c.DatabasePrefix, "database-prefix", "baum", "databases are <prefix>_zeros and <prefix>_ones")
 	fs.IntVar(&c.KafkaPort, "kafka-port", 9092, "port of the broker (0 picks a free one)")
-	zeros := fs.Int("zeros-port", baum.DefaultPort(messages.Zeros), "HTTP port of zeros (0 picks a free one)")
-	ones := fs.Int("ones-port", baum.DefaultPort(messages.Ones), "HTTP port of ones (0 picks a free one)")
+	zeros := fs.Int("zeros-port", service.DefaultPort(messages.Zeros), "HTTP port of zeros (0 picks a free one)")
+	ones := fs.Int("ones-port", service.DefaultPort(messages.Ones), "HTTP port of ones (0 picks a free one)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	c.Ports[messages.Zeros], c.Ports[messages.Ones] = *zeros, *ones
 	tuneGC(getenv, 3*processMemoryLimit) // the broker and both services share this process
-	sys, err := baum.StartSystem(ctx, c)
+	sys, err := service.StartSystem(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func (s *Server) getContent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "disposition must be attachment or inline")
 		return
 	}
-	c, err := s.deps.Content.Handle(r.Context(), id)
+	c, err := s.deps.App.Queries.FileContent.Handle(r.Context(), id)
 	if err != nil {
 		s.queryFailed(w, r, err)
 		return

@@ -4,18 +4,8 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/baum-store/baum/messages"
+	"github.com/baum-store/baum/handlers/http/api"
 )
-
-// deleteAccepted is the 202 answer of a DELETE whose command is on Kafka but
-// not handled yet.
-type deleteAccepted struct {
-	ID      string           `json:"id"`
-	Service messages.Service `json:"service"`
-	State   string           `json:"state"`
-	// FileURL answers 404 once the file is gone.
-	FileURL string `json:"file_url"`
-}
 
 // deleteFile answers DELETE /data/{id}: it sends DeleteFile for this
 // service on the command bus (the same command any Go program may send) and
@@ -33,15 +23,15 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if _, err := s.deps.File.Handle(ctx, id); err != nil {
+	if _, err := s.deps.App.Queries.File.Handle(ctx, id); err != nil {
 		s.queryFailed(w, r, err)
 		return
 	}
-	if err := s.deps.Accepting(ctx); err != nil {
+	if err := s.deps.Readiness.Accepting(ctx); err != nil {
 		writeError(w, r, http.StatusServiceUnavailable, "cannot delete now: "+err.Error())
 		return
 	}
-	if err := s.deps.Commands.Send(ctx, messages.DeleteFile{FileID: id, Service: s.deps.Self}); err != nil {
+	if err := s.deps.App.Commands.RequestDelete.Handle(ctx, id); err != nil {
 		if ctx.Err() != nil {
 			return // the client left; the command either went out or did not
 		}
@@ -53,12 +43,12 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) {
 
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	if err := s.deps.File.AwaitGone(waitCtx, id); err != nil {
+	if err := s.deps.App.Queries.File.AwaitGone(waitCtx, id); err != nil {
 		if ctx.Err() != nil {
 			return // the client left; the delete goes on without it
 		}
 		w.Header().Set("Location", "/data/"+id)
-		writeJSON(w, http.StatusAccepted, deleteAccepted{ID: id, Service: s.deps.Self, State: "deleting", FileURL: "/data/" + id})
+		writeJSON(w, http.StatusAccepted, api.DeleteAccepted{ID: id, Service: s.deps.Self, State: "deleting", FileURL: "/data/" + id})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/app/query"
+	"github.com/baum-store/baum/handlers/http/api"
 )
 
 // listFiles answers GET /data.
@@ -28,12 +29,12 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "after must be a file id (a UUID) from a previous page's next")
 		return
 	}
-	page, err := s.deps.Files.Handle(r.Context(), q)
+	page, err := s.deps.App.Queries.ListFiles.Handle(r.Context(), q)
 	if err != nil {
 		s.queryFailed(w, r, err)
 		return
 	}
-	view := listView{TotalSize: page.Totals.TotalSize, Count: page.Totals.Count, ListMetadata: make(map[string]fileView, len(page.Files))}
+	view := api.FileList{TotalSize: page.Totals.TotalSize, Count: page.Totals.Count, ListMetadata: make(map[string]api.File, len(page.Files))}
 	for _, f := range page.Files {
 		view.ListMetadata[f.ID] = newFileView(f)
 	}
@@ -49,7 +50,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, err := s.deps.File.Handle(r.Context(), id)
+	f, err := s.deps.App.Queries.File.Handle(r.Context(), id)
 	if err != nil {
 		s.queryFailed(w, r, err)
 		return
@@ -63,7 +64,7 @@ func (s *Server) getUpload(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	u, err := s.deps.Upload.Handle(r.Context(), id)
+	u, err := s.deps.App.Queries.Upload.Handle(r.Context(), id)
 	if err != nil {
 		s.queryFailed(w, r, err)
 		return

@@ -13,12 +13,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/baum-store/baum/app/query"
+	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -72,24 +71,23 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Check is one readiness check: nil when the dependency works.
-type Check func(ctx context.Context) error
+// Readiness tells whether the service can do its work.
+type Readiness interface {
+	// Ready runs every readiness check and returns each one's result by
+	// name ("ok" or what is wrong), and whether all passed.
+	Ready(ctx context.Context) (map[string]string, bool)
+	// Accepting reports why uploads and deletes cannot be accepted now (nil
+	// if they can): a dependency they need is down.
+	Accepting(ctx context.Context) error
+}
 
 // Deps are what the HTTP port maps requests to.
 type Deps struct {
-	Self   messages.Service
-	Sender *messages.Sender
-	// Commands sends the other commands (DeleteFile) onto the bus.
-	Commands messages.CommandSender
-	Files    query.ListFilesHandler
-	File     query.FileHandler
-	Content  query.FileContentHandler
-	Upload   query.UploadHandler
-	// Ready lists the readiness checks by name (database, kafka, router).
-	Ready map[string]Check
-	// Accepting reports why uploads cannot be accepted now (nil if they can):
-	// a dependency an upload needs is down.
-	Accepting Check
+	// Self is the service this port serves.
+	Self messages.Service
+	// App holds the use cases every route maps to.
+	App       app.Application
+	Readiness Readiness
 	Metrics   Metrics
 	Log       *slog.Logger
 }
@@ -109,12 +107,6 @@ type Server struct {
 	router     chi.Router
 	openAPIDoc []byte
 	docsUI     http.Handler
-
-	// Work that outlives a request (aborting a failed upload) runs under
-	// stopping and ends with Close.
-	stopping   context.Context
-	stop       context.CancelFunc
-	background sync.WaitGroup
 }
 
 // NewServer returns the HTTP port of a service.
@@ -128,7 +120,6 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{config: config, deps: deps, openAPIDoc: doc, docsUI: newDocs(deps.Self)}
-	s.stopping, s.stop = context.WithCancel(context.Background())
 	r := chi.NewRouter()
 	r.Use(s.correlate, s.logRequests, s.recoverPanics)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -189,13 +180,6 @@ func (s *Server) Routes() ([]Route, error) {
 		return cmp.Or(strings.Compare(a.Pattern, b.Pattern), strings.Compare(a.Method, b.Method))
 	})
 	return routes, err
-}
-
-// Close ends the work requests left running (aborts still retrying) and
-// waits for it. Call it after the HTTP server has shut down.
-func (s *Server) Close() {
-	s.stop()
-	s.background.Wait()
 }
 
 // Router exposes the routes, so other ports (docs, metrics) can be mounted.

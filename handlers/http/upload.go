@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
 )
@@ -38,59 +39,24 @@ var (
 )
 
 // upload answers POST /data/upload: it streams the multipart "file" part as
-// chunk commands onto the bus, then waits for the placement.
+// chunk commands onto the bus (the SendUpload use case), then waits for the
+// placement.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
-	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	switch {
-	case err != nil || mediaType != "multipart/form-data":
-		writeError(w, r, http.StatusUnsupportedMediaType, "the request must be multipart/form-data with the file in field \"file\"")
-		return
-	case params["boundary"] == "":
-		writeError(w, r, http.StatusBadRequest, "the multipart/form-data Content-Type has no boundary")
+	boundary, wait, ok := s.uploadRequest(w, r)
+	if !ok {
 		return
 	}
-	if r.ContentLength > s.config.MaxUploadBytes+multipartSlack {
-		writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than the %d byte limit", s.config.MaxUploadBytes))
-		return
-	}
-	wait, err := s.waitFor(r)
-	if err != nil {
-		writeError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err := s.deps.Accepting(r.Context()); err != nil {
-		writeError(w, r, http.StatusServiceUnavailable, "not accepting uploads: "+err.Error())
-		return
-	}
-
 	// The deadline stays on if the upload is refused before its end: it
 	// bounds how long net/http then drains the body.
 	body := newIdleReader(w, r.Body, s.config.IdleReadTimeout)
-	// multipart reads through a 4 KiB buffer of its own: without a bigger
-	// one below it, a large file costs a read system call per 4 KiB.
-	part, status, err := fileOf(multipart.NewReader(bufio.NewReaderSize(body, bodyBufferSize), params["boundary"]))
-	if err != nil {
-		if body.timedOut {
-			s.idleTimeout(w, r)
-			return
-		}
-		writeError(w, r, status, err.Error())
+	file, part, ok := s.filePart(w, r, body, boundary)
+	if !ok {
 		return
 	}
 	defer part.Close()
-	name, err := fileName(part.FileName())
-	if err != nil {
-		writeError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, "cannot make an upload id")
-		return
-	}
 	ctx := r.Context()
-	file := messages.File{UploadID: id.String(), Name: name, ContentType: contentType(part.Header.Get("Content-Type"))}
-	sent, err := s.deps.Sender.Send(ctx, file, &limitedReader{r: part, left: s.config.MaxUploadBytes, atEOF: body.stop})
+	sent, err := s.deps.App.Commands.SendUpload.Handle(ctx, command.SendUpload{File: file,
+		Body: &limitedReader{r: part, left: s.config.MaxUploadBytes, atEOF: body.stop}})
 	// The body is read: from here on the client only waits for the answer.
 	body.stop()
 	if err != nil {
@@ -103,10 +69,74 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	s.deps.Metrics.UploadAccepted(sent.Size)
 	s.deps.Log.InfoContext(ctx, "upload accepted", "upload_id", sent.UploadID, "size", sent.Size, "chunks", sent.Chunks, "sha256", sent.SHA256)
+	s.answerUpload(w, r, sent.UploadID, wait)
+}
 
+// uploadRequest checks what can be checked before the body is read: the
+// content type, the announced length, ?wait= and whether uploads are
+// accepted now. It answers the request itself when they fail.
+func (s *Server) uploadRequest(w http.ResponseWriter, r *http.Request) (boundary string, wait time.Duration, ok bool) {
+	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case err != nil || mediaType != "multipart/form-data":
+		writeError(w, r, http.StatusUnsupportedMediaType, "the request must be multipart/form-data with the file in field \"file\"")
+		return "", 0, false
+	case params["boundary"] == "":
+		writeError(w, r, http.StatusBadRequest, "the multipart/form-data Content-Type has no boundary")
+		return "", 0, false
+	}
+	if r.ContentLength > s.config.MaxUploadBytes+multipartSlack {
+		writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than the %d byte limit", s.config.MaxUploadBytes))
+		return "", 0, false
+	}
+	if wait, err = s.waitFor(r); err != nil {
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return "", 0, false
+	}
+	if err := s.deps.Readiness.Accepting(r.Context()); err != nil {
+		writeError(w, r, http.StatusServiceUnavailable, "not accepting uploads: "+err.Error())
+		return "", 0, false
+	}
+	return params["boundary"], wait, true
+}
+
+// filePart reads the multipart body up to its "file" part and describes
+// the upload it starts, with a new time-ordered id.
+func (s *Server) filePart(w http.ResponseWriter, r *http.Request, body *idleReader, boundary string) (messages.File, *multipart.Part, bool) {
+	// multipart reads through a 4 KiB buffer of its own: without a bigger
+	// one below it, a large file costs a read system call per 4 KiB.
+	part, status, err := fileOf(multipart.NewReader(bufio.NewReaderSize(body, bodyBufferSize), boundary))
+	if err != nil {
+		if body.timedOut {
+			s.idleTimeout(w, r)
+		} else {
+			writeError(w, r, status, err.Error())
+		}
+		return messages.File{}, nil, false
+	}
+	name, err := fileName(part.FileName())
+	if err != nil {
+		part.Close()
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return messages.File{}, nil, false
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		part.Close()
+		writeError(w, r, http.StatusInternalServerError, "cannot make an upload id")
+		return messages.File{}, nil, false
+	}
+	return messages.File{UploadID: id.String(), Name: name, ContentType: contentType(part.Header.Get("Content-Type"))}, part, true
+}
+
+// answerUpload waits up to wait for the upload's placement: 201 with the
+// file once every keeper holds it, an error if it failed, 202 with the
+// status URL if it is not settled by then.
+func (s *Server) answerUpload(w http.ResponseWriter, r *http.Request, id string, wait time.Duration) {
+	ctx := r.Context()
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	u, err := s.deps.Upload.Await(waitCtx, sent.UploadID)
+	u, err := s.deps.App.Queries.Upload.Await(waitCtx, id)
 	switch {
 	case err == nil && u.State == domain.Placed:
 		w.Header().Set("Location", "/data/"+u.ID)
@@ -122,7 +152,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	default:
 		// Accepted, not settled yet (or the database is slow to tell).
 		if u == nil {
-			u = domain.NewUpload(sent.UploadID)
+			u = domain.NewUpload(id)
 		}
 		v := newUploadView(u)
 		w.Header().Set("Location", v.StatusURL)
@@ -215,14 +245,9 @@ func (s *Server) waitFor(r *http.Request) (time.Duration, error) {
 	return d, nil
 }
 
-// sendFailed answers an upload whose chunks did not all reach Kafka, after
-// telling the services to drop what did.
+// sendFailed answers an upload whose chunks did not all reach Kafka (the
+// SendUpload use case tells the services to drop what did).
 func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, id string, err error) {
-	s.background.Add(1)
-	go func() {
-		defer s.background.Done()
-		s.abort(messages.WithCorrelationID(s.stopping, messages.CorrelationIDFromContext(r.Context())), id, err.Error())
-	}()
 	switch {
 	case errors.Is(err, errIdle):
 		s.idleTimeout(w, r)
@@ -235,39 +260,6 @@ func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, id string, e
 		s.deps.Log.InfoContext(r.Context(), "client went away during upload", "upload_id", id)
 	default:
 		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("cannot read the file: %v", err))
-	}
-}
-
-// abortPatience is how long a failed upload keeps trying to tell the
-// services to drop what they staged of it. Kafka is often what failed, so
-// the abort must outlast the outage; after that (or if the service stops)
-// the stalled-upload sweep drops it.
-const abortPatience = 5 * time.Minute
-
-// abort sends AbortUpload for an upload whose chunks did not all reach
-// Kafka, retrying with back-off until it gets through.
-func (s *Server) abort(ctx context.Context, id, reason string) {
-	ctx, cancel := context.WithTimeout(ctx, abortPatience)
-	defer cancel()
-	delay := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := s.deps.Sender.Abort(ctx, id, reason)
-		if err == nil {
-			if attempt > 1 {
-				s.deps.Log.InfoContext(ctx, "upload aborted", "upload_id", id, "attempts", attempt)
-			}
-			return
-		}
-		if attempt == 1 {
-			s.deps.Log.WarnContext(ctx, "cannot abort upload yet; retrying", "upload_id", id, "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			s.deps.Log.WarnContext(ctx, "gave up aborting upload; the stalled-upload sweep will drop it", "upload_id", id, "error", err)
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 10*time.Second)
 	}
 }
 

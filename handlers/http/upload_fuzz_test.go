@@ -21,6 +21,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/baum-store/baum/app"
+	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/app/query"
 	httpport "github.com/baum-store/baum/handlers/http"
@@ -69,6 +71,12 @@ func (noUploads) Upload(context.Context, string) (*domain.Upload, error) {
 	return nil, domain.ErrNotFound
 }
 
+// alwaysReady is a service whose dependencies all work.
+type alwaysReady struct{}
+
+func (alwaysReady) Ready(context.Context) (map[string]string, bool) { return map[string]string{}, true }
+func (alwaysReady) Accepting(context.Context) error                 { return nil }
+
 type nopMetrics struct{}
 
 func (nopMetrics) ObserveHTTP(string, string, int, time.Duration) {}
@@ -92,14 +100,19 @@ func newServerWith(t testing.TB, b messages.CommandSender, chunkSize int, maxUpl
 		t.Fatal(err)
 	}
 	read := noUploads{}
+	uploads := command.NewSendUploadHandler(sender, 0, nil)
+	t.Cleanup(uploads.Close)
 	s, err := httpport.NewServer(httpport.Config{MaxUploadBytes: maxUpload}, httpport.Deps{
-		Self:      messages.Zeros,
-		Sender:    sender,
-		Files:     query.NewListFilesHandler(read),
-		File:      query.NewFileHandler(read, domain.NewNotifier()),
-		Upload:    query.NewUploadHandler(read, domain.NewNotifier()),
-		Ready:     map[string]httpport.Check{},
-		Accepting: func(context.Context) error { return nil },
+		Self: messages.Zeros,
+		App: app.Application{
+			Commands: app.Commands{SendUpload: uploads},
+			Queries: app.Queries{
+				ListFiles: query.NewListFilesHandler(read),
+				File:      query.NewFileHandler(read, domain.NewNotifier()),
+				Upload:    query.NewUploadHandler(read, domain.NewNotifier()),
+			},
+		},
+		Readiness: alwaysReady{},
 		Metrics:   nopMetrics{},
 		Log:       slog.New(slog.DiscardHandler),
 	})

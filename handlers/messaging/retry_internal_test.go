@@ -52,7 +52,7 @@ func TestRetryBacksOffThenGivesUpWithTheAttemptsInTheMessage(t *testing.T) {
 	for _, f := range failures {
 		t.Run(f.name, func(t *testing.T) {
 			log := &waits{}
-			mw := retry(RouterConfig{Self: messages.Ones, MaxRetries: 4, RetryInterval: time.Millisecond, MaxRetryInterval: 5 * time.Millisecond}, slog.New(log))
+			mw := retryInProcess(RouterConfig{Self: messages.Ones, MaxRetries: 4, RetryInterval: time.Millisecond, MaxRetryInterval: 5 * time.Millisecond}, slog.New(log))
 			calls := 0
 			msg := message.NewMessage("m1", nil)
 			_, err := mw(func(*message.Message) ([]*message.Message, error) { calls++; return nil, f.err })(msg)
@@ -71,7 +71,7 @@ func TestRetryBacksOffThenGivesUpWithTheAttemptsInTheMessage(t *testing.T) {
 }
 
 func TestRetryStopsWhenTheMessageSucceedsOrTheRouterCloses(t *testing.T) {
-	mw := retry(RouterConfig{Self: messages.Zeros, MaxRetries: 3, RetryInterval: time.Millisecond, MaxRetryInterval: time.Millisecond},
+	mw := retryInProcess(RouterConfig{Self: messages.Zeros, MaxRetries: 3, RetryInterval: time.Millisecond, MaxRetryInterval: time.Millisecond},
 		slog.New(slog.DiscardHandler))
 	calls := 0
 	_, err := mw(func(*message.Message) ([]*message.Message, error) {
@@ -99,7 +99,7 @@ func TestRetryStopsWhenTheMessageSucceedsOrTheRouterCloses(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	msg = message.NewMessage("m3", nil)
 	msg.SetContext(ctx)
-	mw = retry(RouterConfig{Self: messages.Zeros, MaxRetries: 3, RetryInterval: time.Hour, MaxRetryInterval: time.Hour}, slog.New(slog.DiscardHandler))
+	mw = retryInProcess(RouterConfig{Self: messages.Zeros, MaxRetries: 3, RetryInterval: time.Hour, MaxRetryInterval: time.Hour}, slog.New(slog.DiscardHandler))
 	calls = 0
 	time.AfterFunc(10*time.Millisecond, cancel)
 	_, err = mw(func(*message.Message) ([]*message.Message, error) { calls++; return nil, errors.New("fails") })(msg)

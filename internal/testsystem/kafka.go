@@ -10,7 +10,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
-	"github.com/baum-store/baum/handlers/messaging"
 	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/messages"
 )
@@ -32,7 +31,7 @@ func (s *System) Publisher(t testing.TB) message.Publisher {
 // program would, through its own command bus.
 func (s *System) Sender(t testing.TB, chunkSize int) *messages.Sender {
 	t.Helper()
-	bus, err := messaging.NewCommandBus(s.Publisher(t), watermill.NopLogger{})
+	bus, err := messages.NewCommandBus(s.Publisher(t), watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/baum-store/baum"
 	"github.com/baum-store/baum/messages"
+	"github.com/baum-store/baum/service"
 )
 
 // Shared is a whole BAUM started outside any one test: for Example
@@ -17,7 +17,7 @@ import (
 // the test binary's TestMain. Its databases and directories are its own, as
 // with Start.
 type Shared struct {
-	*baum.System
+	*service.System
 	// URL is each service's base URL.
 	URL map[messages.Service]string
 
@@ -37,7 +37,7 @@ func StartShared() (*Shared, error) {
 	s := &Shared{prefix: "baumtest_" + randomHex(6), dir: dir, logs: &SyncBuffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	sys, err := baum.StartSystem(ctx, baum.SystemConfig{DataDir: dir, PostgresURL: PostgresURL(),
+	sys, err := service.StartSystem(ctx, service.SystemConfig{DataDir: dir, PostgresURL: PostgresURL(),
 		DatabasePrefix: s.prefix, Log: s.logs, LogFormat: "json"})
 	if err != nil {
 		cancel()

@@ -25,10 +25,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/baum-store/baum"
 	"github.com/baum-store/baum/infra/broker"
 	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/messages"
+	"github.com/baum-store/baum/service"
 )
 
 // PostgresURL is the server the tests use: $BAUM_TEST_POSTGRES_URL or the
@@ -42,7 +42,7 @@ func PostgresURL() string {
 
 // System is a running BAUM for one test.
 type System struct {
-	*baum.System
+	*service.System
 	// URL is each service's base URL, e.g. http://127.0.0.1:41234.
 	URL      map[messages.Service]string
 	DataDir  string
@@ -52,7 +52,7 @@ type System struct {
 	// included); tests' own clients use it too.
 	Kafka kafka.Config
 
-	config baum.SystemConfig
+	config service.SystemConfig
 	cancel context.CancelFunc
 	done   chan error
 	once   *sync.Once
@@ -62,15 +62,15 @@ type System struct {
 type Option func(*startConfig)
 
 type startConfig struct {
-	baum.SystemConfig
+	service.SystemConfig
 	prepare []func(dataDir string)
 }
 
 // WithServiceOptions passes options to one service's baum.NewService.
-func WithServiceOptions(role messages.Service, opts ...baum.Option) Option {
+func WithServiceOptions(role messages.Service, opts ...service.Option) Option {
 	return func(c *startConfig) {
 		if c.Options == nil {
-			c.Options = map[messages.Service][]baum.Option{}
+			c.Options = map[messages.Service][]service.Option{}
 		}
 		c.Options[role] = append(c.Options[role], opts...)
 	}
@@ -121,7 +121,7 @@ func TryStart(t testing.TB, env map[string]string, opts ...Option) (*System, err
 	t.Helper()
 	prefix := "baumtest_" + randomHex(6)
 	sys := &System{DataDir: t.TempDir(), DBPrefix: prefix, Logs: &SyncBuffer{}}
-	c := startConfig{SystemConfig: baum.SystemConfig{
+	c := startConfig{SystemConfig: service.SystemConfig{
 		DataDir:        sys.DataDir,
 		PostgresURL:    PostgresURL(),
 		DatabasePrefix: prefix,
@@ -148,7 +148,7 @@ func TryStart(t testing.TB, env map[string]string, opts ...Option) (*System, err
 
 func (s *System) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
-	running, err := baum.StartSystem(ctx, s.config)
+	running, err := service.StartSystem(ctx, s.config)
 	if err != nil {
 		cancel()
 		return err

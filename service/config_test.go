@@ -1,0 +1,116 @@
+package service_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/baum-store/baum/infra/kafka"
+	"github.com/baum-store/baum/messages"
+	"github.com/baum-store/baum/service"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigDefaultsPerRole(t *testing.T) {
+	for role, port := range map[messages.Service]string{messages.Zeros: ":8000", messages.Ones: ":8080"} {
+		c, err := service.LoadConfig(env(map[string]string{"BAUM_ROLE": string(role)}), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Role != role || c.HTTPAddr != port || !strings.HasSuffix(strings.Split(c.DatabaseURL, "?")[0], "/baum_"+string(role)) ||
+			c.ChunkSize != messages.DefaultChunkSize || c.UploadWait != 30*time.Second || !c.SyncStaged {
+			t.Errorf("%s defaults: %+v", role, c)
+		}
+	}
+	c, err := service.LoadConfig(env(map[string]string{"BAUM_ROLE": "zeros"}), "ones")
+	if err != nil || c.Role != messages.Ones {
+		t.Errorf("--role does not override BAUM_ROLE: %v %v", c.Role, err)
+	}
+}
+
+func TestConfigReportsEveryBadValue(t *testing.T) {
+	_, err := service.LoadConfig(env(map[string]string{
+		"BAUM_ROLE":               "zeros",
+		"BAUM_CHUNK_SIZE":         "lots",
+		"BAUM_UPLOAD_WAIT":        "soon",
+		"BAUM_FSYNC":              "maybe",
+		"BAUM_HTTP_ADDR":          "nowhere",
+		"BAUM_DATABASE_MAX_CONNS": "0",
+	}), "")
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	for _, name := range []string{"BAUM_CHUNK_SIZE", "BAUM_UPLOAD_WAIT", "BAUM_FSYNC", "BAUM_HTTP_ADDR", "BAUM_DATABASE_MAX_CONNS"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+	_, err = service.LoadConfig(env(map[string]string{
+		"BAUM_CHUNK_SIZE":           "999999999",
+		"BAUM_STALLED_UPLOAD_AFTER": "1s",
+		"BAUM_KAFKA_BROKERS":        "no-port",
+		"BAUM_LOG_LEVEL":            "loud",
+		"BAUM_DATABASE_URL":         "mysql://x",
+	}), "ones")
+	for _, name := range []string{"BAUM_CHUNK_SIZE", "BAUM_STALLED_UPLOAD_AFTER", "BAUM_KAFKA_BROKERS", "BAUM_LOG_LEVEL", "BAUM_DATABASE_URL"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+	if _, err := service.LoadConfig(env(nil), ""); err == nil || !strings.Contains(err.Error(), "BAUM_ROLE") {
+		t.Errorf("missing role: %v", err)
+	}
+	if _, err := service.LoadConfig(env(nil), "twos"); err == nil || !strings.Contains(err.Error(), "BAUM_ROLE") {
+		t.Errorf("bad role: %v", err)
+	}
+}
+
+func TestConfigOfConnectionSecurityAndHTTPLimits(t *testing.T) {
+	c, err := service.LoadConfig(env(map[string]string{"BAUM_ROLE": "zeros"}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KafkaTLS.Enable || c.KafkaSASL.Mechanism != "" || c.HTTPReadHeaderTimeout != 10*time.Second ||
+		c.HTTPIdleReadTimeout != time.Minute || c.HTTPMaxHeaderBytes != 64<<10 {
+		t.Errorf("defaults: %+v", c)
+	}
+
+	ca := t.TempDir() + "/ca.pem"
+	if err := os.WriteFile(ca, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = service.LoadConfig(env(map[string]string{"BAUM_ROLE": "ones",
+		"BAUM_KAFKA_TLS": "true", "BAUM_KAFKA_TLS_CA_FILE": ca, "BAUM_KAFKA_TLS_INSECURE_SKIP_VERIFY": "false",
+		"BAUM_KAFKA_SASL_MECHANISM": "scram-sha-512", "BAUM_KAFKA_SASL_USER": "baum", "BAUM_KAFKA_SASL_PASSWORD": "pw",
+		"BAUM_HTTP_READ_HEADER_TIMEOUT": "2s", "BAUM_HTTP_IDLE_READ_TIMEOUT": "5s", "BAUM_HTTP_MAX_HEADER_BYTES": "16384"}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Kafka()
+	if !k.TLS.Enable || k.TLS.CAFile != ca || k.SASL != (kafka.SASLConfig{Mechanism: "SCRAM-SHA-512", User: "baum", Password: "pw"}) ||
+		k.ClientID != "baum-ones" || c.HTTPReadHeaderTimeout != 2*time.Second || c.HTTPIdleReadTimeout != 5*time.Second || c.HTTPMaxHeaderBytes != 16384 {
+		t.Errorf("parsed %+v", c)
+	}
+
+	_, err = service.LoadConfig(env(map[string]string{"BAUM_ROLE": "zeros",
+		"BAUM_KAFKA_TLS": "maybe", "BAUM_KAFKA_TLS_CERT_FILE": "/nonexistent/cert.pem",
+		"BAUM_KAFKA_SASL_MECHANISM": "GSSAPI", "BAUM_HTTP_READ_HEADER_TIMEOUT": "soon",
+		"BAUM_HTTP_MAX_HEADER_BYTES": "lots"}), "")
+	for _, name := range []string{"BAUM_KAFKA_TLS=", "BAUM_HTTP_READ_HEADER_TIMEOUT", "BAUM_HTTP_MAX_HEADER_BYTES"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+	_, err = service.LoadConfig(env(map[string]string{"BAUM_ROLE": "zeros",
+		"BAUM_KAFKA_TLS": "true", "BAUM_KAFKA_TLS_CERT_FILE": "/nonexistent/cert.pem",
+		"BAUM_KAFKA_SASL_MECHANISM": "GSSAPI", "BAUM_KAFKA_SASL_USER": "u",
+		"BAUM_HTTP_IDLE_READ_TIMEOUT": "0s", "BAUM_HTTP_MAX_HEADER_BYTES": "100"}), "")
+	for _, says := range []string{"BAUM_KAFKA_TLS_CERT_FILE=\"/nonexistent/cert.pem\"", "key file", "BAUM_KAFKA_SASL_*", "GSSAPI",
+		"BAUM_HTTP_IDLE_READ_TIMEOUT", "BAUM_HTTP_MAX_HEADER_BYTES=100"} {
+		if err == nil || !strings.Contains(err.Error(), says) {
+			t.Errorf("error does not say %s:\n%v", says, err)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// check is one readiness check: nil when the dependency works.
+type check func(ctx context.Context) error
+
+// readiness answers /readyz and gates uploads and deletes: nothing is
+// accepted that could not be carried through right now. It implements the
+// HTTP port's Readiness.
+type readiness struct {
+	database check
+	kafka    check
+	router   *message.Router
+	storage  check
+	log      *slog.Logger
+
+	// kafkaUp is the last probe's verdict: uploads must not wait on a
+	// metadata round trip each (see watchKafka).
+	kafkaUp atomic.Bool
+}
+
+// Ready implements the HTTP port's Readiness: every check runs at once.
+func (r *readiness) Ready(ctx context.Context) (map[string]string, bool) {
+	checks := map[string]check{"database": r.database, "kafka": r.kafka, "router": r.routerRunning, "storage": r.storage}
+	names := make([]string, 0, len(checks))
+	for name := range checks {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	results := make(map[string]string, len(names))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	ready := true
+	for _, name := range names {
+		wg.Go(func() {
+			status := "ok"
+			if err := checks[name](ctx); err != nil {
+				status = err.Error()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			results[name] = status
+			ready = ready && status == "ok"
+		})
+	}
+	wg.Wait()
+	return results, ready
+}
+
+// Accepting implements the HTTP port's Readiness.
+func (r *readiness) Accepting(ctx context.Context) error {
+	if !r.kafkaUp.Load() {
+		return errors.New("Kafka is unavailable")
+	}
+	if err := r.routerRunning(ctx); err != nil {
+		return fmt.Errorf("message router %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := r.database(pctx); err != nil {
+		return errors.New("the database is unavailable")
+	}
+	return nil
+}
+
+func (r *readiness) routerRunning(context.Context) error {
+	select {
+	case <-r.router.Running():
+		if r.router.IsClosed() {
+			return errors.New("closed")
+		}
+		return nil
+	default:
+		return errors.New("not running yet")
+	}
+}
+
+// watchKafka probes Kafka every interval until ctx ends, keeping kafkaUp
+// fresh for the upload gate.
+func (r *readiness) watchKafka(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := r.kafka(pctx)
+			cancel()
+			if up := err == nil; up != r.kafkaUp.Swap(up) {
+				r.log.Warn("Kafka status changed", "up", up, "error", err)
+			}
+		}
+	}
+}
