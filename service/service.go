@@ -107,6 +107,7 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 	if err != nil {
 		return Adapters{}, err
 	}
+	reg.WatchSyncs(disk.Syncs)
 	kcfg := s.config.Kafka()
 	wlog := watermillLogger(s.log)
 	if s.pub, err = connectKafka(ctx, kcfg, reg.Watermill(), wlog, s.log); err != nil {

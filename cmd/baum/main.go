@@ -25,10 +25,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/baum-store/baum/infra/broker"
 	"github.com/baum-store/baum/infra/logging"
@@ -138,34 +141,49 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	return s.Run(ctx)
 }
 
-func brokerCmd(ctx context.Context, args []string, stderr io.Writer) error {
+// brokerFlags are the flags of `baum broker` beyond the broker's Config.
+type brokerFlags struct {
+	pprofAddr, metricsAddr, certFile, keyFile string
+}
+
+func parseBrokerFlags(args []string, stderr io.Writer) (broker.Config, brokerFlags, error) {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c broker.Config
+	var f brokerFlags
 	fs.IntVar(&c.Port, "port", 9092, "port to listen on, on 127.0.0.1 (0 picks a free one)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "keep topics and offsets in this directory across restarts (default: in memory)")
 	fs.IntVar(&c.Partitions, "partitions", 10, "partitions per topic")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 1048588, "largest message the broker takes (message.max.bytes)")
-	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiling endpoints (/debug/pprof/) on this address (default: off)")
-	certFile := fs.String("tls-cert", "", "PEM certificate: accept TLS connections only (with --tls-key)")
-	keyFile := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's profiling endpoints (/debug/pprof/) on this address (default: off)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve the broker's request counts as Prometheus metrics (/metrics) on this address (default: off)")
+	fs.StringVar(&f.certFile, "tls-cert", "", "PEM certificate: accept TLS connections only (with --tls-key)")
+	fs.StringVar(&f.keyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.Func("sasl-user", "require SASL and accept this login, MECHANISM:name:password (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); repeatable", func(v string) error {
 		u, err := broker.ParseUser(v)
 		c.Users = append(c.Users, u)
 		return err
 	})
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return c, f, err
 	}
-	if (*certFile == "") != (*keyFile == "") {
-		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	if (f.certFile == "") != (f.keyFile == "") {
+		return c, f, usageError{errors.New("--tls-cert and --tls-key go together")}
 	}
-	if *certFile != "" {
-		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+	if f.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
 		if err != nil {
-			return fmt.Errorf("broker TLS certificate: %w", err)
+			return c, f, fmt.Errorf("broker TLS certificate: %w", err)
 		}
 		c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return c, f, nil
+}
+
+func brokerCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	c, f, err := parseBrokerFlags(args, stderr)
+	if err != nil {
+		return err
 	}
 	if c.DataDir != "" {
 		// In memory the broker's heap holds every record: a memory limit
@@ -174,8 +192,8 @@ func brokerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		tuneGC(os.Getenv, processMemoryLimit)
 	}
 	log, _ := logging.New(stderr, logging.Config{}, slog.String("service", "broker"))
-	if *pprofAddr != "" {
-		p, err := service.StartProfiler(*pprofAddr, log)
+	if f.pprofAddr != "" {
+		p, err := service.StartProfiler(f.pprofAddr, log)
 		if err != nil {
 			return err
 		}
@@ -185,10 +203,32 @@ func brokerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if f.metricsAddr != "" {
+		stop, err := serveMetrics(f.metricsAddr, b.MetricsHandler(), log)
+		if err != nil {
+			b.Close()
+			return err
+		}
+		defer stop()
+	}
 	<-ctx.Done()
 	b.Close()
 	log.Info("broker stopped")
 	return nil
+}
+
+// serveMetrics serves handler at /metrics on addr until stop is called.
+func serveMetrics(addr string, handler http.Handler, log *slog.Logger) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", handler)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	log.Info("metrics listening", "addr", l.Addr().String())
+	return func() { srv.Close() }, nil
 }
 
 func envCmd(stdout io.Writer) error {

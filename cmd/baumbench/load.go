@@ -36,16 +36,16 @@ type smallBody struct {
 	contentType string
 }
 
-// smallSizes are the small files' sizes, 1 KiB to 64 KiB.
+// smallSizes are the small files' sizes of the mix, 1 KiB to 64 KiB.
 var smallSizes = []int{1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10}
 
 // smallBodies prepares n request bodies of random files, their sizes taken
-// in turn from smallSizes.
-func smallBodies(n int) []smallBody {
+// in turn from sizes.
+func smallBodies(n int, sizes []int) []smallBody {
 	r := rand.NewChaCha8([32]byte{'b', 'a', 'u', 'm'})
 	out := make([]smallBody, n)
 	for i := range out {
-		data := make([]byte, smallSizes[i%len(smallSizes)])
+		data := make([]byte, sizes[i%len(sizes)])
 		r.Read(data)
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)

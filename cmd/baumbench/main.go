@@ -56,6 +56,7 @@ type config struct {
 	brokerInMemory bool
 	partitions     int
 	brokerEnv      []string
+	small          []smallMix
 }
 
 func main() {
@@ -66,41 +67,10 @@ func main() {
 }
 
 func run() error {
-	c := config{}
-	var big, conc string
-	var env, brokerEnv multiFlag
-	flag.StringVar(&c.dir, "dir", "", "work directory, on the filesystem to measure (default: a new directory under $TMPDIR, removed afterwards)")
-	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/?sslmode=disable", "PostgreSQL server for the benchmark's databases")
-	flag.StringVar(&big, "big", "1GiB", "size of the big upload (0 skips it); units B, KiB, MiB, GiB")
-	flag.IntVar(&c.bigRuns, "big-runs", 2, "big uploads (each paired with a baseline run)")
-	flag.IntVar(&c.files, "files", 100_000, "files held for the GET /data latency (0 skips it)")
-	flag.DurationVar(&c.smallDuration, "small-duration", 3*time.Second, "length of one small-upload run")
-	flag.IntVar(&c.repeat, "repeat", 3, "runs per small-upload concurrency (their range is reported)")
-	flag.StringVar(&conc, "concurrency", "1,8,32", "small-upload concurrencies")
-	flag.BoolVar(&c.fsyncCompare, "fsync-compare", true, "also measure with BAUM_FSYNC=false (small uploads at the middle concurrency, one big upload)")
-	flag.BoolVar(&c.kernels, "kernels", true, "run the kernel and staging benchmarks (go test -bench)")
-	flag.IntVar(&c.kernelRuns, "kernel-runs", 5, "repetitions (-count) of the kernel and staging benchmarks")
-	flag.StringVar(&c.profile, "profile", "", "write CPU profiles of the three processes during the first big upload into this directory")
-	flag.IntVar(&c.profileSeconds, "profile-seconds", 10, "length of those profiles")
-	flag.BoolVar(&c.keep, "keep", false, "keep the work directory and the databases")
-	flag.Var(&env, "env", "extra KEY=VALUE for both services (repeatable), e.g. -env BAUM_CHUNK_SIZE=786432")
-	flag.Var(&brokerEnv, "broker-env", "extra KEY=VALUE for the broker (repeatable), e.g. -broker-env GOGC=100")
-	flag.IntVar(&c.partitions, "partitions", 0, "partitions per topic of the broker (0: its default)")
-	flag.BoolVar(&c.brokerInMemory, "broker-in-memory", false, "run the broker without a data directory (kfake keeps every record in memory)")
-	flag.Parse()
-	var err error
-	if c.big, err = parseSize(big); err != nil {
-		return fmt.Errorf("-big: %w", err)
+	c, err := parseConfig()
+	if err != nil {
+		return err
 	}
-	for _, s := range strings.Split(conc, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-concurrency: %q is not a positive number", s)
-		}
-		c.concurrency = append(c.concurrency, n)
-	}
-	c.env, c.brokerEnv = env, brokerEnv
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root, err := moduleRoot()
@@ -125,6 +95,52 @@ func run() error {
 	b.machine.LoadAfter = loadAvg()
 	b.print(os.Stdout)
 	return err
+}
+
+func parseConfig() (config, error) {
+	c := config{}
+	var big, conc, sizes string
+	var env, brokerEnv multiFlag
+	flag.StringVar(&c.dir, "dir", "", "work directory, on the filesystem to measure (default: a new directory under $TMPDIR, removed afterwards)")
+	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/?sslmode=disable", "PostgreSQL server for the benchmark's databases")
+	flag.StringVar(&big, "big", "1GiB", "size of the big upload (0 skips it); units B, KiB, MiB, GiB")
+	flag.IntVar(&c.bigRuns, "big-runs", 2, "big uploads (each paired with a baseline run)")
+	flag.IntVar(&c.files, "files", 100_000, "files held for the GET /data latency (0 skips it)")
+	flag.DurationVar(&c.smallDuration, "small-duration", 3*time.Second, "length of one small-upload run")
+	flag.IntVar(&c.repeat, "repeat", 3, "runs per small-upload concurrency (their range is reported)")
+	flag.StringVar(&conc, "concurrency", "1,8,32", "small-upload concurrencies")
+	flag.StringVar(&sizes, "small", "1KiB,mix", "small-upload series: 1KiB (every file 1 KiB) and/or mix (1–64 KiB)")
+	flag.BoolVar(&c.fsyncCompare, "fsync-compare", true, "also measure with BAUM_FSYNC=false (small uploads at the middle concurrency, one big upload)")
+	flag.BoolVar(&c.kernels, "kernels", true, "run the kernel and staging benchmarks (go test -bench)")
+	flag.IntVar(&c.kernelRuns, "kernel-runs", 5, "repetitions (-count) of the kernel and staging benchmarks")
+	flag.StringVar(&c.profile, "profile", "", "write CPU profiles of the three processes during the first big upload (and the first small run at the highest concurrency) into this directory")
+	flag.IntVar(&c.profileSeconds, "profile-seconds", 10, "length of the big upload's profiles")
+	flag.BoolVar(&c.keep, "keep", false, "keep the work directory and the databases")
+	flag.Var(&env, "env", "extra KEY=VALUE for both services (repeatable), e.g. -env BAUM_CHUNK_SIZE=786432")
+	flag.Var(&brokerEnv, "broker-env", "extra KEY=VALUE for the broker (repeatable), e.g. -broker-env GOGC=100")
+	flag.IntVar(&c.partitions, "partitions", 0, "partitions per topic of the broker (0: its default)")
+	flag.BoolVar(&c.brokerInMemory, "broker-in-memory", false, "run the broker without a data directory (kfake keeps every record in memory)")
+	flag.Parse()
+	var err error
+	if c.big, err = parseSize(big); err != nil {
+		return c, fmt.Errorf("-big: %w", err)
+	}
+	for _, s := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("-concurrency: %q is not a positive number", s)
+		}
+		c.concurrency = append(c.concurrency, n)
+	}
+	for _, s := range strings.Split(sizes, ",") {
+		m, ok := smallMixes[strings.TrimSpace(s)]
+		if !ok {
+			return c, fmt.Errorf("-small: %q is not 1KiB or mix", s)
+		}
+		c.small = append(c.small, m)
+	}
+	c.env, c.brokerEnv = env, brokerEnv
+	return c, nil
 }
 
 type multiFlag []string
@@ -179,6 +195,8 @@ type bench struct {
 	services map[string]*proc
 	urls     map[string]string
 	kafka    string
+	// brokerMetrics is the URL of the broker's /metrics.
+	brokerMetrics string
 }
 
 var roles = []string{"zeros", "ones"}
@@ -196,26 +214,10 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if len(b.concurrency) == 0 && b.big == 0 && b.files == 0 {
 		return nil
 	}
-	b.logf("building baum")
-	b.bin = filepath.Join(b.dir, "baum")
-	build := exec.Command("go", "build", "-o", b.bin, "./cmd/baum")
-	build.Dir = b.root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	if err := b.build(); err != nil {
+		return err
 	}
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	b.prefix = "baumbench_" + hex.EncodeToString(suffix)
-	defer func() {
-		b.stopAll()
-		if !b.keep {
-			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if derr := dropDatabases(dctx, b.postgres, b.prefix+"_zeros", b.prefix+"_ones"); derr != nil {
-				b.logf("dropping the databases: %v", derr)
-			}
-		}
-	}()
+	defer b.cleanUp()
 	if err := b.startBroker(ctx); err != nil {
 		return err
 	}
@@ -226,32 +228,20 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if len(b.env) > 0 {
 		b.notef("Extra service environment: %s.", strings.Join(b.env, " "))
 	}
-
-	if len(b.concurrency) > 0 {
-		if err := b.runSmall(ctx, "", b.concurrency); err != nil {
-			return err
-		}
-	}
-	if b.big > 0 {
-		if err := b.runBig(ctx, "", b.bigRuns, true); err != nil {
-			return err
-		}
+	if err := b.runUploads(ctx, "", b.concurrency, b.bigRuns, true); err != nil {
+		return err
 	}
 	if b.fsyncCompare {
 		b.logf("restarting the services with BAUM_FSYNC=false")
 		if err := b.restartServices(ctx, []string{"BAUM_FSYNC=false"}); err != nil {
 			return err
 		}
+		var mid []int
 		if len(b.concurrency) > 0 {
-			mid := b.concurrency[len(b.concurrency)/2]
-			if err := b.runSmall(ctx, " (BAUM_FSYNC=false)", []int{mid}); err != nil {
-				return err
-			}
+			mid = []int{b.concurrency[len(b.concurrency)/2]}
 		}
-		if b.big > 0 {
-			if err := b.runBig(ctx, " (BAUM_FSYNC=false)", 1, false); err != nil {
-				return err
-			}
+		if err := b.runUploads(ctx, " (BAUM_FSYNC=false)", mid, 1, false); err != nil {
+			return err
 		}
 	}
 	if b.files > 0 {
@@ -262,119 +252,50 @@ func (b *bench) run(ctx context.Context) (err error) {
 	return ctx.Err()
 }
 
-func (b *bench) notef(format string, args ...any) {
-	b.notes = append(b.notes, fmt.Sprintf(format, args...))
-}
-
-func (b *bench) startBroker(ctx context.Context) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	args := []string{"broker", "--port", strconv.Itoa(port)}
-	if !b.brokerInMemory {
-		args = append(args, "--data-dir", filepath.Join(b.dir, "kafka"))
-	}
-	if b.partitions > 0 {
-		args = append(args, "--partitions", strconv.Itoa(b.partitions))
-		b.notef("Broker: %d partitions per topic.", b.partitions)
-	}
-	var pprofAddr string
-	if b.profile != "" {
-		pp, _ := freePort()
-		pprofAddr = "127.0.0.1:" + strconv.Itoa(pp)
-		args = append(args, "--pprof-addr", pprofAddr)
-	}
-	b.logf("starting the broker on :%d", port)
-	if len(b.brokerEnv) > 0 {
-		b.notef("Extra broker environment: %s.", strings.Join(b.brokerEnv, " "))
-	}
-	if b.broker, err = start("broker", b.bin, b.dir, b.brokerEnv, args...); err != nil {
-		return err
-	}
-	b.broker.pprof = pprofAddr
-	b.kafka = "127.0.0.1:" + strconv.Itoa(port)
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return waitTCP(wctx, b.broker, b.kafka)
-}
-
-func (b *bench) startServices(ctx context.Context, extra []string) error {
-	b.services, b.urls = map[string]*proc{}, map[string]string{}
-	for _, role := range roles {
-		port, err := freePort()
-		if err != nil {
+// runUploads runs the small uploads at each concurrency, then bigRuns big
+// ones.
+func (b *bench) runUploads(ctx context.Context, label string, concurrency []int, bigRuns int, withBaseline bool) error {
+	if len(concurrency) > 0 {
+		if err := b.runSmall(ctx, label, concurrency); err != nil {
 			return err
 		}
-		env := []string{
-			"BAUM_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port),
-			"BAUM_DATABASE_URL=" + dbURL(b.postgres, b.prefix+"_"+role),
-			"BAUM_CREATE_DATABASE=true",
-			"BAUM_KAFKA_BROKERS=" + b.kafka,
-			"BAUM_DATA_DIR=" + filepath.Join(b.dir, role),
-		}
-		var pprofAddr string
-		if b.profile != "" {
-			pp, _ := freePort()
-			pprofAddr = "127.0.0.1:" + strconv.Itoa(pp)
-			env = append(env, "BAUM_PPROF_ADDR="+pprofAddr)
-		}
-		env = append(append(env, b.env...), extra...)
-		b.logf("starting %s on :%d", role, port)
-		p, err := start(role, b.bin, b.dir, env, "serve", "--role", role)
-		if err != nil {
-			return err
-		}
-		p.pprof = pprofAddr
-		b.services[role] = p
-		b.urls[role] = "http://127.0.0.1:" + strconv.Itoa(port)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	for _, role := range roles {
-		if err := waitReady(wctx, b.services[role], b.urls[role]); err != nil {
-			return err
-		}
+	if b.big > 0 {
+		return b.runBig(ctx, label, bigRuns, withBaseline)
 	}
 	return nil
 }
 
-func (b *bench) stopServices() {
-	for _, role := range roles {
-		if err := b.services[role].stop(60 * time.Second); err != nil {
-			b.logf("%v", err)
-		}
+// build builds the baum binary the processes run and names the databases.
+func (b *bench) build() error {
+	b.logf("building baum")
+	b.bin = filepath.Join(b.dir, "baum")
+	build := exec.Command("go", "build", "-o", b.bin, "./cmd/baum")
+	build.Dir = b.root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	b.prefix = "baumbench_" + hex.EncodeToString(suffix)
+	return nil
+}
+
+// cleanUp stops the processes and drops the databases (unless -keep).
+func (b *bench) cleanUp() {
+	b.stopAll()
+	if b.keep {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if derr := dropDatabases(dctx, b.postgres, b.prefix+"_zeros", b.prefix+"_ones"); derr != nil {
+		b.logf("dropping the databases: %v", derr)
 	}
 }
 
-func (b *bench) restartServices(ctx context.Context, extra []string) error {
-	b.stopServices()
-	return b.startServices(ctx, extra)
-}
-
-func (b *bench) stopAll() {
-	if b.services != nil {
-		b.stopServices()
-		b.services = nil
-	}
-	if b.broker != nil {
-		if err := b.broker.stop(30 * time.Second); err != nil {
-			b.logf("%v", err)
-		}
-		b.broker = nil
-	}
-}
-
-func (b *bench) serviceURLs() []string {
-	var out []string
-	for _, role := range roles {
-		out = append(out, b.urls[role])
-	}
-	return out
-}
-
-func (b *bench) procs() []*proc {
-	return []*proc{b.services["zeros"], b.services["ones"], b.broker}
+func (b *bench) notef(format string, args ...any) {
+	b.notes = append(b.notes, fmt.Sprintf(format, args...))
 }
 
 func since(t time.Time) string { return time.Since(t).Round(time.Second).String() }

@@ -21,6 +21,7 @@ var (
 	mbps   = unit{"%.0f", " MB/s"}
 	perSec = unit{"%.0f", " /s"}
 	msec   = unit{"%.1f", " ms"}
+	msec2  = unit{"%.2f", " ms"}
 	mibFmt = unit{"%.1f", " MiB"}
 	secs   = unit{"%.2f", " s"}
 	plain  = unit{"%.2f", ""}

@@ -107,6 +107,7 @@ func (c Config) Validate() error {
 // Broker is a running single-node cluster.
 type Broker struct {
 	cluster *kfake.Cluster
+	stats   *stats
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -160,7 +161,7 @@ func Start(config Config, logger *slog.Logger) (*Broker, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	b := &Broker{cluster: cluster, stop: stop, done: make(chan struct{})}
+	b := &Broker{cluster: cluster, stats: newStats(cluster), stop: stop, done: make(chan struct{})}
 	j := newJanitor(logger, janitorMargin)
 	j.watch(cluster)
 	go func() {

@@ -3,6 +3,9 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +157,34 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
 			t.Fatalf("not within %s: %s", timeout, msg)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestBrokerCountsRequestsAndProducedRecords(t *testing.T) {
+	b, err := broker.Start(broker.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.ProducerLinger(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := range 5 {
+		recs = append(recs, &kgo.Record{Topic: messages.TopicEvents, Key: []byte("k"), Value: []byte{byte(i)}})
+	}
+	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	b.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"baum_broker_produced_records_total 5\n", `baum_broker_requests_total{api="Produce"} 1` + "\n",
+		`baum_broker_requests_total{api="Metadata"}`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
 	}
 }

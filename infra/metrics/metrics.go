@@ -122,6 +122,13 @@ func (c *totalsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(t.TotalSize))
 }
 
+// WatchSyncs exports baum_storage_syncs_total, the fsync calls of the
+// service's storage (files and directories), read from syncs at each scrape.
+func (r *Registry) WatchSyncs(syncs func() int64) {
+	r.wrapped.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: "storage_syncs_total",
+		Help: "fsync calls of this service's storage, files and directories."}, func() float64 { return float64(syncs()) }))
+}
+
 // Watermill adds the router, publisher and subscriber metrics of Watermill
 // (baum_watermill_*). Call it before the router runs.
 func (r *Registry) Watermill() wmetrics.PrometheusMetricsBuilder {

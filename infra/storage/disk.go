@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/google/uuid"
@@ -27,11 +28,14 @@ import (
 type Disk struct {
 	staging string
 	files   string
+	// syncs counts fsync calls, of files and directories: the cost that
+	// durability puts on every upload (docs/benchmarks.md).
+	syncs *atomic.Int64
 }
 
 // Open prepares dir (creating it and its subdirectories) and returns its Disk.
 func Open(dir string) (*Disk, error) {
-	d := &Disk{staging: filepath.Join(dir, "staging"), files: filepath.Join(dir, "files")}
+	d := &Disk{staging: filepath.Join(dir, "staging"), files: filepath.Join(dir, "files"), syncs: &atomic.Int64{}}
 	for _, p := range []string{d.staging, d.files} {
 		if err := os.MkdirAll(p, 0o750); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
@@ -99,10 +103,16 @@ func (d *Disk) OpenStaged(id string) (command.StagedFile, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return stagedFile{f}, nil
+	return stagedFile{f, d.syncs}, nil
 }
 
-type stagedFile struct{ f *os.File }
+// Syncs reports how many fsync calls the disk has made.
+func (d *Disk) Syncs() int64 { return d.syncs.Load() }
+
+type stagedFile struct {
+	f     *os.File
+	syncs *atomic.Int64
+}
 
 func (s stagedFile) Write(p []byte) (int, error) {
 	n, err := s.f.Write(p)
@@ -120,8 +130,12 @@ func (s stagedFile) Size() (int64, error) {
 }
 
 func (s stagedFile) Truncate(size int64) error { return wrap(s.f.Truncate(size)) }
-func (s stagedFile) Sync() error               { return wrap(s.f.Sync()) }
 func (s stagedFile) Close() error              { return s.f.Close() }
+
+func (s stagedFile) Sync() error {
+	s.syncs.Add(1)
+	return wrap(s.f.Sync())
+}
 
 // RemoveStaged implements command.Disk.
 func (d *Disk) RemoveStaged(id string) error {
@@ -171,7 +185,7 @@ func (d *Disk) Promote(id string) error {
 		}
 		return wrap(err)
 	}
-	return errors.Join(syncDir(filepath.Dir(to)), syncDir(d.staging))
+	return errors.Join(d.syncDir(filepath.Dir(to)), d.syncDir(d.staging))
 }
 
 // Demote implements command.Disk.
@@ -232,7 +246,8 @@ func exists(path string) (bool, error) {
 	return err == nil, err
 }
 
-func syncDir(dir string) error {
+func (d *Disk) syncDir(dir string) error {
+	d.syncs.Add(1)
 	f, err := os.Open(dir)
 	if err != nil {
 		return err
