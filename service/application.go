@@ -30,22 +30,30 @@ type Adapters struct {
 	Sender   command.UploadSender
 	// Metrics hears what the use cases do.
 	Metrics domain.Metrics
+	// Notifier wakes the waits of this process (an upload's HTTP request)
+	// when an upload changes; the store hands it every committed record.
+	// Default: a notifier of its own, which only the handlers wake.
+	Notifier *domain.Notifier
 }
 
 // NewApplication builds every use case of service self once, on its
 // adapters. Waiters in this process (an upload's HTTP request) hear of
-// changes through one notifier shared by the commands and the queries.
+// changes through one notifier shared by the store, the commands and the
+// queries.
 func NewApplication(config Config, a Adapters, log *slog.Logger) (app.Application, error) {
 	self := config.Role
-	notifier := domain.NewNotifier()
+	notifier := a.Notifier
+	if notifier == nil {
+		notifier = domain.NewNotifier()
+	}
 	staging := command.NewStaging(a.Disk, domain.BitKind(self))
 	stage, err := command.NewStageChunkHandler(command.StageChunkConfig{Self: self, Uploads: a.Uploads, Staging: staging,
-		Events: a.Events, SyncStaged: config.SyncStaged, Notifier: notifier, Metrics: a.Metrics, Log: log})
+		Events: a.Events, SyncStaged: config.SyncStaged, Metrics: a.Metrics, Log: log})
 	if err != nil {
 		return app.Application{}, err
 	}
 	place, err := command.NewPlaceFileHandler(command.PlaceFileConfig{Self: self, Uploads: a.Uploads, Disk: a.Disk,
-		Staging: staging, Events: a.Events, Notifier: notifier, Metrics: a.Metrics, Log: log})
+		Staging: staging, Events: a.Events, Metrics: a.Metrics, Log: log})
 	if err != nil {
 		return app.Application{}, err
 	}
@@ -62,9 +70,9 @@ func NewApplication(config Config, a Adapters, log *slog.Logger) (app.Applicatio
 			AbortUpload:   command.NewAbortUploadHandler(self, a.Uploads, a.Events),
 			DeleteFile:    del,
 			PlaceFile:     place,
-			RecordStored:  command.NewRecordStoredHandler(a.Uploads, notifier),
-			RecordFailure: command.NewRecordFailureHandler(a.Uploads, staging, notifier, a.Metrics, log),
-			RecordDeleted: command.NewRecordDeletedHandler(a.Uploads, notifier),
+			RecordStored:  command.NewRecordStoredHandler(self, a.Uploads),
+			RecordFailure: command.NewRecordFailureHandler(a.Uploads, staging, a.Metrics, log),
+			RecordDeleted: command.NewRecordDeletedHandler(a.Uploads),
 			Reconcile:     command.NewReconcileHandler(self, a.Uploads, a.Disk, log),
 			FailStalled:   command.NewFailStalledHandler(self, a.Uploads, a.Events),
 		},

@@ -16,11 +16,46 @@ import (
 // check is one readiness check: nil when the dependency works.
 type check func(ctx context.Context) error
 
+// recent remembers a check's verdict for a while: the upload gate asks on
+// every upload, and a database round trip per upload was a commit per
+// upload in pg_stat_database and as costly as the upload's own statements
+// (docs/benchmarks.md). A verdict older than ttl is asked again; /readyz
+// always asks, and refreshes it.
+type recent struct {
+	check check
+	ttl   time.Duration
+
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
+func (r *recent) get(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.at) < r.ttl {
+		return r.err
+	}
+	return r.refreshLocked(ctx)
+}
+
+func (r *recent) refresh(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.refreshLocked(ctx)
+}
+
+func (r *recent) refreshLocked(ctx context.Context) error {
+	r.err = r.check(ctx)
+	r.at = time.Now()
+	return r.err
+}
+
 // readiness answers /readyz and gates uploads and deletes: nothing is
 // accepted that could not be carried through right now. It implements the
 // HTTP port's Readiness.
 type readiness struct {
-	database check
+	database *recent
 	kafka    check
 	router   *message.Router
 	storage  check
@@ -33,7 +68,7 @@ type readiness struct {
 
 // Ready implements the HTTP port's Readiness: every check runs at once.
 func (r *readiness) Ready(ctx context.Context) (map[string]string, bool) {
-	checks := map[string]check{"database": r.database, "kafka": r.kafka, "router": r.routerRunning, "storage": r.storage}
+	checks := map[string]check{"database": r.database.refresh, "kafka": r.kafka, "router": r.routerRunning, "storage": r.storage}
 	names := make([]string, 0, len(checks))
 	for name := range checks {
 		names = append(names, name)
@@ -69,7 +104,7 @@ func (r *readiness) Accepting(ctx context.Context) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := r.database(pctx); err != nil {
+	if err := r.database.get(pctx); err != nil {
 		return errors.New("the database is unavailable")
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
 	httpport "github.com/baum-store/baum/handlers/http"
 	"github.com/baum-store/baum/handlers/messaging"
 	"github.com/baum-store/baum/infra/kafka"
@@ -101,7 +102,8 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 	if s.pool, err = openDatabase(ctx, s.config, s.log); err != nil {
 		return Adapters{}, err
 	}
-	store := postgres.NewStore(s.pool)
+	notifier := domain.NewNotifier()
+	store := postgres.NewStore(s.pool, notifier.Committed)
 	reg.WatchTotals(store.Totals)
 	disk, err := storage.Open(s.config.DataDir)
 	if err != nil {
@@ -114,7 +116,7 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 		return Adapters{}, err
 	}
 	s.probe = kafka.NewProbe(kcfg)
-	s.ready = &readiness{database: store.Ping, kafka: s.probe.Check, storage: func(context.Context) error { return disk.Check() }, log: s.log}
+	s.ready = &readiness{database: &recent{check: store.Ping, ttl: 250 * time.Millisecond}, kafka: s.probe.Check, storage: func(context.Context) error { return disk.Check() }, log: s.log}
 	s.ready.kafkaUp.Store(true)
 	commands, err := messages.NewCommandBus(s.pub, wlog)
 	if err != nil {
@@ -129,7 +131,8 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 	if err != nil {
 		return Adapters{}, err
 	}
-	a := Adapters{Uploads: store, Read: store, Disk: disk, Events: events, Commands: commands, Sender: sender, Metrics: reg}
+	a := Adapters{Uploads: store, Read: store, Disk: disk, Events: events, Commands: commands, Sender: sender, Metrics: reg,
+		Notifier: notifier}
 	if o.uploads != nil {
 		a.Uploads = o.uploads(a.Uploads)
 	}

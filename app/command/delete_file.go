@@ -15,10 +15,11 @@ import (
 // one transaction, then the bytes, then FileDeleted. A DeleteFile for the
 // other service, or for a file not held, changes nothing.
 type DeleteFileHandler struct {
-	self    messages.Service
-	uploads Uploads
-	disk    Disk
-	events  EventPublisher
+	self     messages.Service
+	uploads  Uploads
+	disk     Disk
+	events   EventPublisher
+	notifier *domain.Notifier
 	observers
 }
 
@@ -32,10 +33,12 @@ type DeleteFileConfig struct {
 	Disk Disk
 	// Events publishes FileDeleted.
 	Events EventPublisher
-	// Notifier, Metrics and Log are told of the work; each may be nil.
+	// Notifier wakes the waits for the delete (a DELETE request's); it may
+	// be nil.
 	Notifier *domain.Notifier
-	Metrics  domain.Metrics
-	Log      *slog.Logger
+	// Metrics and Log are told of the work; each may be nil.
+	Metrics domain.Metrics
+	Log     *slog.Logger
 }
 
 // Validate reports every missing dependency.
@@ -49,8 +52,12 @@ func NewDeleteFileHandler(config DeleteFileConfig) (*DeleteFileHandler, error) {
 	if err := config.Validate(); err != nil {
 		return nil, fmt.Errorf("delete file: %w", err)
 	}
+	notifier := config.Notifier
+	if notifier == nil {
+		notifier = domain.NewNotifier()
+	}
 	return &DeleteFileHandler{self: config.Self, uploads: config.Uploads, disk: config.Disk, events: config.Events,
-		observers: newObservers(config.Notifier, config.Metrics, config.Log)}, nil
+		notifier: notifier, observers: newObservers(config.Metrics, config.Log)}, nil
 }
 
 // Handle handles one DeleteFile.

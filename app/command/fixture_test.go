@@ -104,11 +104,11 @@ func (p ports) place(t testing.TB) *command.PlaceFileHandler {
 }
 
 func (p ports) failure() *command.RecordFailureHandler {
-	return command.NewRecordFailureHandler(p.uploads, p.staging, nil, nil, nil)
+	return command.NewRecordFailureHandler(p.uploads, p.staging, nil, nil)
 }
 
 func (p ports) stored() command.RecordStoredHandler {
-	return command.NewRecordStoredHandler(p.uploads, nil)
+	return command.NewRecordStoredHandler(p.self, p.uploads)
 }
 
 func (p ports) reconcile() command.ReconcileHandler {

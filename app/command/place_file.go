@@ -37,10 +37,9 @@ type PlaceFileConfig struct {
 	Staging *Staging
 	// Events publishes FileStored and UploadFailed.
 	Events EventPublisher
-	// Notifier, Metrics and Log are told of the work; each may be nil.
-	Notifier *domain.Notifier
-	Metrics  domain.Metrics
-	Log      *slog.Logger
+	// Metrics and Log are told of the work; each may be nil.
+	Metrics domain.Metrics
+	Log     *slog.Logger
 }
 
 // Validate reports every missing dependency.
@@ -55,7 +54,7 @@ func NewPlaceFileHandler(config PlaceFileConfig) (*PlaceFileHandler, error) {
 		return nil, fmt.Errorf("place file: %w", err)
 	}
 	return &PlaceFileHandler{self: config.Self, uploads: config.Uploads, disk: config.Disk, staging: config.Staging,
-		events: config.Events, observers: newObservers(config.Notifier, config.Metrics, config.Log)}, nil
+		events: config.Events, observers: newObservers(config.Metrics, config.Log)}, nil
 }
 
 // placement is what recording one count decided, inside the upload's
@@ -121,6 +120,10 @@ func (h *PlaceFileHandler) decide(ctx context.Context, u *domain.Upload, e *mess
 		return p, err
 	}
 	u.Kept = true
+	// Stored here as of this commit: this service's own FileStored, when
+	// it comes back, has nothing to add (RecordStoredHandler skips it),
+	// and a keeper alone is placed at once.
+	u.RecordStored(h.self)
 	p.event = h.stored(u)
 	return p, nil
 }
@@ -161,7 +164,6 @@ func (h *PlaceFileHandler) act(ctx context.Context, e *messages.BitsCounted, p p
 			h.log.WarnContext(ctx, "cannot remove staged file; the next start removes it", "upload_id", e.UploadID, "error", err)
 		}
 	}
-	h.notifier.Notify(e.UploadID)
 	if p.event == nil {
 		return nil
 	}

@@ -23,7 +23,10 @@ type Uploads interface {
 	// Update runs fn on the upload's record (domain.NewUpload(id) if there is
 	// none) in one database transaction that holds it locked, then saves it.
 	// What fn does through files commits in the same transaction; if fn
-	// returns an error nothing is saved.
+	// returns an error nothing is saved. Updates may share a transaction
+	// (group commit); each returns once its own changes committed, and the
+	// store hands each changed record to the service's notifier, which
+	// wakes the waits of this process.
 	Update(ctx context.Context, id string, fn func(u *domain.Upload, files FileIndex) error) error
 	// DeleteFile removes a held file's metadata, lowers the totals and marks
 	// its upload deleted, in one transaction. It reports whether there was a
@@ -85,26 +88,23 @@ type EventPublisher interface {
 // CommandSender sends one command of the contract; *cqrs.CommandBus is one.
 type CommandSender = messages.CommandSender
 
-// observers are what every handler tells of its work: waiters in this
-// process (the notifier wakes an HTTP request waiting for an upload),
-// monitoring and the log. The zero value tells nobody.
+// observers are what the handlers tell of their work: monitoring and the
+// log. The zero value tells nobody. (Waiters in this process hear of
+// changes from the store, which hands the notifier each committed record:
+// see Uploads.Update.)
 type observers struct {
-	notifier *domain.Notifier
-	metrics  domain.Metrics
-	log      *slog.Logger
+	metrics domain.Metrics
+	log     *slog.Logger
 }
 
-func newObservers(notifier *domain.Notifier, metrics domain.Metrics, log *slog.Logger) observers {
-	if notifier == nil {
-		notifier = domain.NewNotifier()
-	}
+func newObservers(metrics domain.Metrics, log *slog.Logger) observers {
 	if metrics == nil {
 		metrics = domain.NopMetrics{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return observers{notifier: notifier, metrics: metrics, log: log}
+	return observers{metrics: metrics, log: log}
 }
 
 func validSelf(self messages.Service) error {

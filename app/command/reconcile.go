@@ -20,7 +20,7 @@ type ReconcileHandler struct {
 
 // NewReconcileHandler returns a ReconcileHandler; log may be nil.
 func NewReconcileHandler(self messages.Service, uploads Uploads, disk Disk, log *slog.Logger) ReconcileHandler {
-	return ReconcileHandler{self: self, uploads: uploads, disk: disk, log: newObservers(nil, nil, log).log}
+	return ReconcileHandler{self: self, uploads: uploads, disk: disk, log: newObservers(nil, log).log}
 }
 
 // Repair is what Reconcile found and fixed.

@@ -10,14 +10,11 @@ import (
 
 // RecordDeletedHandler records that a keeper no longer holds a file (its
 // FileDeleted).
-type RecordDeletedHandler struct {
-	uploads  Uploads
-	notifier *domain.Notifier
-}
+type RecordDeletedHandler struct{ uploads Uploads }
 
-// NewRecordDeletedHandler returns a RecordDeletedHandler; notifier may be nil.
-func NewRecordDeletedHandler(uploads Uploads, notifier *domain.Notifier) RecordDeletedHandler {
-	return RecordDeletedHandler{uploads: uploads, notifier: newObservers(notifier, nil, nil).notifier}
+// NewRecordDeletedHandler returns a RecordDeletedHandler.
+func NewRecordDeletedHandler(uploads Uploads) RecordDeletedHandler {
+	return RecordDeletedHandler{uploads: uploads}
 }
 
 // Handle records one FileDeleted.
@@ -27,12 +24,8 @@ func (h RecordDeletedHandler) Handle(ctx context.Context, e *messages.FileDelete
 	} else if err != nil {
 		return err
 	}
-	if err := h.uploads.Update(ctx, e.FileID, func(u *domain.Upload, _ FileIndex) error {
+	return h.uploads.Update(ctx, e.FileID, func(u *domain.Upload, _ FileIndex) error {
 		u.RecordDeleted(e.Service)
 		return nil
-	}); err != nil {
-		return err
-	}
-	h.notifier.Notify(e.FileID)
-	return nil
+	})
 }

@@ -16,10 +16,10 @@ type RecordFailureHandler struct {
 	observers
 }
 
-// NewRecordFailureHandler returns a RecordFailureHandler; notifier, metrics
-// and log may be nil.
-func NewRecordFailureHandler(uploads Uploads, staging *Staging, notifier *domain.Notifier, metrics domain.Metrics, log *slog.Logger) *RecordFailureHandler {
-	return &RecordFailureHandler{uploads: uploads, staging: staging, observers: newObservers(notifier, metrics, log)}
+// NewRecordFailureHandler returns a RecordFailureHandler; metrics and log
+// may be nil.
+func NewRecordFailureHandler(uploads Uploads, staging *Staging, metrics domain.Metrics, log *slog.Logger) *RecordFailureHandler {
+	return &RecordFailureHandler{uploads: uploads, staging: staging, observers: newObservers(metrics, log)}
 }
 
 // Handle records one UploadFailed.
@@ -41,6 +41,5 @@ func (h *RecordFailureHandler) Handle(ctx context.Context, e *messages.UploadFai
 		}
 		h.log.InfoContext(ctx, "upload failed", "upload_id", e.UploadID, "by", e.Service, "reason", e.Reason, "detail", e.Detail)
 	}
-	h.notifier.Notify(e.UploadID)
 	return nil
 }

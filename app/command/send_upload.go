@@ -49,7 +49,7 @@ func NewSendUploadHandler(sender UploadSender, patience time.Duration, log *slog
 	if patience == 0 {
 		patience = DefaultAbortPatience
 	}
-	h := &SendUploadHandler{sender: sender, patience: patience, log: newObservers(nil, nil, log).log}
+	h := &SendUploadHandler{sender: sender, patience: patience, log: newObservers(nil, log).log}
 	h.stopping, h.stop = context.WithCancel(context.Background())
 	return h
 }

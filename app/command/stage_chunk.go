@@ -37,10 +37,9 @@ type StageChunkConfig struct {
 	// SyncStaged makes the last chunk wait for the staged file to reach the
 	// disk (fsync) before the count is published.
 	SyncStaged bool
-	// Notifier, Metrics and Log are told of the work; each may be nil.
-	Notifier *domain.Notifier
-	Metrics  domain.Metrics
-	Log      *slog.Logger
+	// Metrics and Log are told of the work; each may be nil.
+	Metrics domain.Metrics
+	Log     *slog.Logger
 }
 
 // Validate reports every missing dependency.
@@ -55,7 +54,7 @@ func NewStageChunkHandler(config StageChunkConfig) (*StageChunkHandler, error) {
 		return nil, fmt.Errorf("stage chunk: %w", err)
 	}
 	return &StageChunkHandler{self: config.Self, uploads: config.Uploads, staging: config.Staging, events: config.Events,
-		syncStaged: config.SyncStaged, observers: newObservers(config.Notifier, config.Metrics, config.Log)}, nil
+		syncStaged: config.SyncStaged, observers: newObservers(config.Metrics, config.Log)}, nil
 }
 
 // progressEvery is how often the received byte count of an upload is saved.
@@ -174,7 +173,6 @@ func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.
 		return err
 	}
 	h.staging.drop(st) // the staged file stays until the placement is decided
-	h.notifier.Notify(c.UploadID)
 	h.log.InfoContext(ctx, "upload staged", "upload_id", c.UploadID, "size", c.Size,
 		"sha256", sum, domain.BitKind(h.self).String()+"_bits", count)
 	return nil

@@ -34,21 +34,19 @@ func (h FileHandler) Handle(ctx context.Context, id string) (domain.File, error)
 func (h FileHandler) AwaitGone(ctx context.Context, id string) error {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
+	w, stop := h.notifier.Watch(id)
+	defer stop()
 	for {
-		changed, stop := h.notifier.Watch(id)
 		// Any other error (the database having trouble) may heal before
 		// the deadline: keep waiting.
 		if _, err := h.read.File(ctx, id); errors.Is(err, domain.ErrNotFound) {
-			stop()
 			return nil
 		}
 		select {
-		case <-changed:
+		case <-w.Changed():
 		case <-tick.C:
 		case <-ctx.Done():
-			stop()
 			return ctx.Err()
 		}
-		stop()
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
+	"github.com/baum-store/baum/app/query"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -55,6 +56,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	defer part.Close()
 	ctx := r.Context()
+	// Watching before sending: no change of the upload can be missed, so
+	// the wait needs to read nothing but what the store hands over.
+	placement := s.deps.App.Queries.Upload.Watch(file.UploadID)
 	sent, err := s.deps.App.Commands.SendUpload.Handle(ctx, command.SendUpload{File: file,
 		Body: &limitedReader{r: part, left: s.config.MaxUploadBytes, atEOF: body.stop}})
 	// The body is read: from here on the client only waits for the answer.
@@ -64,12 +68,13 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		if body.timedOut {
 			err = errIdle
 		}
+		placement.Stop()
 		s.sendFailed(w, r, file.UploadID, err)
 		return
 	}
 	s.deps.Metrics.UploadAccepted(sent.Size)
 	s.deps.Log.InfoContext(ctx, "upload accepted", "upload_id", sent.UploadID, "size", sent.Size, "chunks", sent.Chunks, "sha256", sent.SHA256)
-	s.answerUpload(w, r, sent.UploadID, wait)
+	s.answerUpload(w, r, sent.UploadID, placement, wait)
 }
 
 // uploadRequest checks what can be checked before the body is read: the
@@ -132,11 +137,11 @@ func (s *Server) filePart(w http.ResponseWriter, r *http.Request, body *idleRead
 // answerUpload waits up to wait for the upload's placement: 201 with the
 // file once every keeper holds it, an error if it failed, 202 with the
 // status URL if it is not settled by then.
-func (s *Server) answerUpload(w http.ResponseWriter, r *http.Request, id string, wait time.Duration) {
+func (s *Server) answerUpload(w http.ResponseWriter, r *http.Request, id string, placement *query.UploadWait, wait time.Duration) {
 	ctx := r.Context()
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	u, err := s.deps.App.Queries.Upload.Await(waitCtx, id)
+	u, err := placement.Await(waitCtx)
 	switch {
 	case err == nil && u.State == domain.Placed:
 		w.Header().Set("Location", "/data/"+u.ID)

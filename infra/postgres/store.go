@@ -3,14 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
-	"reflect"
-	"slices"
 	"strings"
-	"time"
 
 	sq "github.com/Masterminds/squirrel"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/baum-store/baum/app/command"
@@ -21,11 +17,18 @@ import (
 // Store is a service's state in PostgreSQL: it implements command.Uploads and
 // query.ReadModel.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	commits *committer
+	reads   *reader
 }
 
-// NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// NewStore returns a Store on pool. committed, if not nil, is handed every
+// record an Update changed, once it committed (a copy the store does not
+// change again): it lets waiters in this process follow an upload without
+// reading it back (domain.Notifier.Committed).
+func NewStore(pool *pgxpool.Pool, committed func(*domain.Upload)) *Store {
+	return &Store{pool: pool, commits: newCommitter(pool, committed), reads: &reader{pool: pool}}
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
@@ -89,9 +92,11 @@ func fromServices(services []messages.Service) []string {
 	return out
 }
 
-// Get implements command.Uploads.
+// Get implements command.Uploads: concurrent Gets share one query (see
+// reader).
 func (s *Store) Get(ctx context.Context, id string) (*domain.Upload, error) {
-	return s.Upload(ctx, id)
+	u, err := s.reads.get(ctx, id)
+	return u, s.classify(ctx, err)
 }
 
 // Upload implements query.ReadModel.
@@ -101,84 +106,14 @@ func (s *Store) Upload(ctx context.Context, id string) (*domain.Upload, error) {
 	return u, s.classify(ctx, err)
 }
 
-// Update implements command.Uploads.
-//
-// It takes two round trips to the database where a plain transaction takes
-// five: BEGIN, the insert that makes sure the record exists and the SELECT
-// that locks it go in one pipelined batch, the UPDATE and COMMIT in another.
-// Every message a service handles runs at least one Update, and on small
-// uploads the round trips (a system call and a wake-up each, on both sides)
-// were most of a service's CPU time (docs/benchmarks.md).
+// Update implements command.Uploads. Concurrent Updates share group
+// commits (see committer).
 func (s *Store) Update(ctx context.Context, id string, fn func(u *domain.Upload, files command.FileIndex) error) error {
-	err := s.update(ctx, id, fn)
+	err := s.commits.run(ctx, id, fn)
 	if ce, ok := errors.AsType[callerError](err); ok {
 		return ce.err
 	}
 	return s.classify(ctx, err)
-}
-
-func (s *Store) update(ctx context.Context, id string, fn func(u *domain.Upload, files command.FileIndex) error) (err error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	// Released after the deferred rollback below. A connection still inside
-	// a transaction (the rollback failed too) is closed by the pool, never
-	// handed out again.
-	defer conn.Release()
-	committed := false
-	defer func() {
-		if !committed {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			conn.Exec(rctx, "ROLLBACK")
-		}
-	}()
-
-	lock, lockArgs := psql.Select(uploadColumns...).From("uploads").Where(sq.Eq{"id": id}).Suffix("FOR UPDATE").MustSql()
-	open := &pgx.Batch{}
-	open.Queue("BEGIN")
-	open.Queue("INSERT INTO uploads (id, state) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, domain.Receiving)
-	open.Queue(lock, lockArgs...)
-	results := conn.SendBatch(ctx, open)
-	_, errBegin := results.Exec()
-	_, errInsert := results.Exec()
-	u, errLock := scanUpload(results.QueryRow())
-	if err := errors.Join(errBegin, errInsert, errLock, results.Close()); err != nil {
-		return err
-	}
-
-	before := *u
-	before.Keepers, before.StoredIn = slices.Clone(u.Keepers), slices.Clone(u.StoredIn)
-	if err := fn(u, fileIndex{tx: conn, s: s}); err != nil {
-		return callerError{err}
-	}
-	finish := &pgx.Batch{}
-	if !reflect.DeepEqual(&before, u) {
-		sql, args := psql.Update("uploads").SetMap(map[string]any{
-			"state": string(u.State), "name": u.Name, "content_type": u.ContentType, "origin": u.Origin,
-			"received_bytes": u.ReceivedBytes, "staged": u.Staged, "staged_count": int64(u.StagedCount),
-			"staging_error": u.StagingError, "size": u.Size, "sha256": u.SHA256,
-			"zero_bits": toInt(u.ZeroBits), "one_bits": toInt(u.OneBits),
-			"keepers": fromServices(u.Keepers), "stored_in": fromServices(u.StoredIn),
-			"kept": u.Kept, "deleted": u.Deleted, "failure_reason": u.FailureReason,
-			"failure_detail": u.FailureDetail, "failed_by": string(u.FailedBy), "updated_at": sq.Expr("now()"),
-		}).Where(sq.Eq{"id": id}).MustSql()
-		finish.Queue(sql, args...)
-	}
-	// After a failed statement the server skips the rest of the batch, the
-	// COMMIT included, and the deferred ROLLBACK ends the transaction.
-	finish.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, finish).Close(); err != nil {
-		return err
-	}
-	committed = true
-	return nil
-}
-
-// execer runs a statement: the connection an Update holds.
-type execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 // callerError carries an error of Update's function out of the transaction
@@ -188,25 +123,6 @@ type callerError struct{ err error }
 
 func (e callerError) Error() string { return e.err.Error() }
 func (e callerError) Unwrap() error { return e.err }
-
-type fileIndex struct {
-	tx execer
-	s  *Store
-}
-
-// Add implements command.FileIndex.
-func (f fileIndex) Add(ctx context.Context, file domain.File) error {
-	sql, args := psql.Insert("files").
-		Columns("id", "name", "content_type", "size", "sha256", "zero_bits", "one_bits", "stored_at").
-		Values(file.ID, file.Name, file.ContentType, file.Size, file.SHA256, int64(file.ZeroBits), int64(file.OneBits), file.StoredAt).
-		Suffix("ON CONFLICT (id) DO NOTHING").MustSql()
-	tag, err := f.tx.Exec(ctx, sql, args...)
-	if err != nil || tag.RowsAffected() == 0 {
-		return f.s.classify(ctx, err)
-	}
-	_, err = f.tx.Exec(ctx, "UPDATE totals SET total_size = total_size + $1, count = count + 1", file.Size)
-	return f.s.classify(ctx, err)
-}
 
 var fileColumns = []string{"id::text", "name", "content_type", "size", "sha256", "zero_bits", "one_bits", "stored_at"}
 
@@ -230,6 +146,11 @@ func (s *Store) DeleteFile(ctx context.Context, id string) (domain.File, bool, e
 		deleted bool
 	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The upload's record first: every transaction locks records, then
+		// files, then totals, so a delete and a group commit never deadlock.
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM uploads WHERE id = $1 FOR UPDATE", id); err != nil {
+			return err
+		}
 		sql, args := psql.Delete("files").Where(sq.Eq{"id": id}).Suffix("RETURNING " + strings.Join(fileColumns, ", ")).MustSql()
 		var err error
 		f, err = scanFile(tx.QueryRow(ctx, sql, args...))

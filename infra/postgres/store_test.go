@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +44,7 @@ func newStore(t *testing.T) (*postgres.Store, *pgx.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	return postgres.NewStore(pool), conn
+	return postgres.NewStore(pool, nil), conn
 }
 
 // TestUpdateHoldsTheRowLockedAndCommitsAtomically: inside fn the record is
@@ -177,5 +178,104 @@ func TestFilesPageWalksThePrimaryKey(t *testing.T) {
 	next, more, err := store.Files(ctx, files[99].ID, 100)
 	if err != nil || next.Count != 20000 || len(more) != 100 || more[0].ID <= files[99].ID {
 		t.Fatalf("second page: %d files starting at %v, %v", len(more), more, err)
+	}
+}
+
+// TestConcurrentUpdatesShareCommits: Updates that arrive together commit
+// together, in far fewer transactions than Updates; one whose function
+// fails, or whose changes the database refuses, fails alone.
+func TestConcurrentUpdatesShareCommits(t *testing.T) {
+	ctx := context.Background()
+	store, watch := newStore(t)
+	const n = 64
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = uuid.NewString()
+	}
+	errFn := errors.New("this one fails")
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, id := range ids {
+		wg.Go(func() {
+			<-start
+			errs[i] = store.Update(ctx, id, func(u *domain.Upload, files command.FileIndex) error {
+				u.Describe(fmt.Sprintf("f%d", i), "", "test")
+				switch i {
+				case 7:
+					return errFn
+				case 9: // zero + one bits ≠ 8 × size: the database's CHECK refuses it
+					zero, one := uint64(1), uint64(1)
+					u.Size, u.SHA256, u.ZeroBits, u.OneBits = 1, strings.Repeat("b", 64), &zero, &one
+					return files.Add(ctx, u.File(time.Now()))
+				}
+				zero, one := uint64(8), uint64(0)
+				u.Size, u.SHA256, u.ZeroBits, u.OneBits = 1, strings.Repeat("a", 64), &zero, &one
+				return files.Add(ctx, u.File(time.Now()))
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		switch i {
+		case 7:
+			if !errors.Is(err, errFn) {
+				t.Errorf("update 7: %v, want its function's error", err)
+			}
+		case 9:
+			if err == nil {
+				t.Error("update 9 broke a CHECK constraint and succeeded")
+			}
+		default:
+			if err != nil {
+				t.Errorf("update %d: %v", i, err)
+			}
+		}
+	}
+	var files, count, total int64
+	watch.QueryRow(ctx, "SELECT count(*) FROM files").Scan(&files)
+	watch.QueryRow(ctx, "SELECT count, total_size FROM totals").Scan(&count, &total)
+	if files != n-2 || count != n-2 || total != n-2 {
+		t.Errorf("%d files, totals %d/%d; want %d each", files, count, total, n-2)
+	}
+	var named string
+	watch.QueryRow(ctx, "SELECT name FROM uploads WHERE id = $1", ids[7]).Scan(&named)
+	if named != "" {
+		t.Errorf("the failed update's record was saved: name %q", named)
+	}
+	// A failed transaction is run again one Update at a time: n+1 at most
+	// for the CHECK, but the first attempt shared one.
+	if tx := postgres.Transactions(store); tx >= 2*n {
+		t.Errorf("%d transactions for %d concurrent updates", tx, n)
+	}
+	t.Logf("%d concurrent updates in %d transactions", n, postgres.Transactions(store))
+}
+
+// TestGroupCommitsFewerThanUpdates: with no failure among them, many
+// concurrent Updates take far fewer transactions than Updates.
+func TestGroupCommitsFewerThanUpdates(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t)
+	const n = 200
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			if err := store.Update(ctx, uuid.NewString(), func(u *domain.Upload, _ command.FileIndex) error {
+				u.ReceivedBytes = 1
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if tx := postgres.Transactions(store); tx > n/4 {
+		t.Errorf("%d transactions for %d concurrent updates; want them grouped", tx, n)
+	} else {
+		t.Logf("%d concurrent updates in %d transactions", n, tx)
 	}
 }

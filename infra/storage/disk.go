@@ -28,9 +28,10 @@ import (
 type Disk struct {
 	staging string
 	files   string
-	// syncs counts fsync calls, of files and directories: the cost that
-	// durability puts on every upload (docs/benchmarks.md).
-	syncs *atomic.Int64
+	// syncs counts fsync and syncfs calls: the cost that durability puts
+	// on every upload (docs/benchmarks.md).
+	syncs  *atomic.Int64
+	syncer *syncer
 }
 
 // Open prepares dir (creating it and its subdirectories) and returns its Disk.
@@ -41,6 +42,7 @@ func Open(dir string) (*Disk, error) {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
+	d.syncer = &syncer{root: dir, calls: func() { d.syncs.Add(1) }}
 	return d, nil
 }
 
@@ -103,15 +105,15 @@ func (d *Disk) OpenStaged(id string) (command.StagedFile, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return stagedFile{f, d.syncs}, nil
+	return stagedFile{f, d.syncer}, nil
 }
 
 // Syncs reports how many fsync calls the disk has made.
 func (d *Disk) Syncs() int64 { return d.syncs.Load() }
 
 type stagedFile struct {
-	f     *os.File
-	syncs *atomic.Int64
+	f      *os.File
+	syncer *syncer
 }
 
 func (s stagedFile) Write(p []byte) (int, error) {
@@ -132,10 +134,9 @@ func (s stagedFile) Size() (int64, error) {
 func (s stagedFile) Truncate(size int64) error { return wrap(s.f.Truncate(size)) }
 func (s stagedFile) Close() error              { return s.f.Close() }
 
-func (s stagedFile) Sync() error {
-	s.syncs.Add(1)
-	return wrap(s.f.Sync())
-}
+// Sync flushes the staged file, with the files other handlers flush at the
+// same time.
+func (s stagedFile) Sync() error { return s.syncer.sync(s.f) }
 
 // RemoveStaged implements command.Disk.
 func (d *Disk) RemoveStaged(id string) error {
@@ -185,7 +186,7 @@ func (d *Disk) Promote(id string) error {
 		}
 		return wrap(err)
 	}
-	return errors.Join(d.syncDir(filepath.Dir(to)), d.syncDir(d.staging))
+	return d.syncDirs(filepath.Dir(to), d.staging)
 }
 
 // Demote implements command.Disk.
@@ -246,14 +247,23 @@ func exists(path string) (bool, error) {
 	return err == nil, err
 }
 
-func (d *Disk) syncDir(dir string) error {
-	d.syncs.Add(1)
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
+// syncDirs makes renames in dirs durable: their directories are flushed,
+// with what other handlers flush at the same time.
+func (d *Disk) syncDirs(dirs ...string) error {
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, dir := range dirs {
+		f, err := os.Open(dir)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
 	}
-	defer f.Close()
-	return wrap(f.Sync())
+	return d.syncer.sync(files...)
 }
 
 // wrap marks a write that failed for lack of space as domain.ErrStorageFull.

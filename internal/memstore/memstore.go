@@ -23,6 +23,10 @@ import (
 
 // Store is an in-memory command.Uploads and query.ReadModel.
 type Store struct {
+	// Committed, if set, is handed a copy of every record an Update
+	// changed, as the PostgreSQL store hands it (postgres.NewStore).
+	Committed func(*domain.Upload)
+
 	mu      sync.Mutex
 	uploads map[string]*domain.Upload
 	files   map[string]domain.File
@@ -88,7 +92,11 @@ func (m *Store) Update(_ context.Context, id string, fn func(*domain.Upload, com
 	if !ok || !equal(u, work) {
 		work.UpdatedAt = m.now()
 	}
+	changed := !ok || !equal(u, work)
 	m.uploads[id], m.files, m.totals = work, tx.files, tx.totals
+	if changed && m.Committed != nil {
+		m.Committed(clone(work))
+	}
 	return nil
 }
 
