@@ -31,3 +31,36 @@ func TestReadmeConfigurationTableIsTrue(t *testing.T) {
 		t.Error("README lost its run or test command")
 	}
 }
+
+// The test command the README gives (the code block of "Test it") is the
+// very command CI runs, so passing it locally means what passing CI means.
+func TestReadmeTestCommandIsWhatCIRuns(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Test it\n")
+	if !ok {
+		t.Fatal(`README has no "## Test it" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, block, ok := strings.Cut(section, "```sh\n")
+	block, _, closed := strings.Cut(block, "```")
+	if !ok || !closed {
+		t.Fatal(`README's "Test it" has no sh code block`)
+	}
+	command := strings.TrimSpace(block)
+	if command == "" || strings.Contains(command, "\n") {
+		t.Fatalf("README's test command should be one line, is %q", command)
+	}
+	ci, err := os.ReadFile(".ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(ci), "\n") {
+		if strings.TrimSpace(line) == command {
+			return
+		}
+	}
+	t.Errorf(".ci/run does not run the README's test command %q", command)
+}
