@@ -303,7 +303,7 @@ func baumCommand(bin string, args []string, env map[string]string, out io.Writer
 
 // buildBinary builds ./cmd/baum. The Dockerfile adds -trimpath, static
 // linking and stripping, which change no behaviour; a plain build shares the
-// build cache with TestReadmeConfigurationTableIsTrue's `go run`.
+// build cache with TestConfigurationTableIsTrue's `go run`.
 func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "baum")

@@ -395,7 +395,7 @@ and learn what became of them from the events the services publish. This page
 is every message: its topic, its key, its headers and fields, with an example
 of each as it travels. Go programs need not write messages by hand: package
 [messages](../messages) has the types and a client, [messages/kafkaclient](../messages/kafkaclient)
-the Kafka settings (see the README). Any other language can speak it too —
+the Kafka settings (see [sending.md](sending.md#from-a-go-program)). Any other language can speak it too —
 [send-with-kcat.sh](send-with-kcat.sh) sends a file with nothing but kcat.
 
 ## Kafka records

@@ -70,7 +70,8 @@ func DefaultPort(role messages.Service) int {
 	return 8000
 }
 
-// envVars lists every variable a service reads, in the order of the README table.
+// envVars lists every variable a service reads, in the order of the table in
+// docs/configuration.md.
 var envVars = []envVar{
 	{"BAUM_ROLE", "Which service this process is: `zeros` or `ones` (`baum serve --role` overrides).", fixed(""),
 		func(c *Config, v string) (err error) { c.Role, err = messages.ParseService(v); return }},

@@ -367,7 +367,7 @@ func TestPoisonMessagesLeaveTheirPartitionAndLaterMessagesAreHandled(t *testing.
 	sys.WaitSettled(t, 60*time.Second)
 	sys.WaitReady(t)
 
-	t.Run("the README's kcat command shows the poison topic", func(t *testing.T) {
+	t.Run("the operating page's kcat command shows the poison topic", func(t *testing.T) {
 		out := kcat(t, sys.Broker.Addrs()[0])
 		for _, c := range cases {
 			if !strings.Contains(out, "_watermill_message_uuid="+c.msg.UUID) || !strings.Contains(out, c.reason) {
@@ -377,8 +377,8 @@ func TestPoisonMessagesLeaveTheirPartitionAndLaterMessagesAreHandled(t *testing.
 	})
 }
 
-// kcat runs the README's kcat command against a broker, to the end of the
-// topic, and returns what it printed.
+// kcat runs the kcat command docs/operating.md gives for the poison topic
+// against a broker, to the end of the topic, and returns what it printed.
 func kcat(t *testing.T, broker string) string {
 	t.Helper()
 	if _, err := exec.LookPath("kcat"); err != nil {
@@ -387,19 +387,19 @@ func kcat(t *testing.T, broker string) string {
 		}
 		t.Skip("kcat is not installed (apt-get install -y kcat)")
 	}
-	readme, err := os.ReadFile("README.md")
+	page, err := os.ReadFile("docs/operating.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var command string
-	for _, line := range strings.Split(string(readme), "\n") {
+	for _, line := range strings.Split(string(page), "\n") {
 		if line = strings.TrimSpace(line); strings.HasPrefix(line, "kcat -C ") && strings.Contains(line, messages.TopicPoison) {
 			command = line
 			break
 		}
 	}
 	if command == "" {
-		t.Fatal("the README shows no kcat command for the poison topic")
+		t.Fatal("docs/operating.md shows no kcat command for the poison topic")
 	}
 	command = strings.Replace(command, "127.0.0.1:9092", broker, 1) + " -e"
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)

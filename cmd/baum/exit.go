@@ -8,7 +8,7 @@ import (
 	"github.com/baum-store/baum/messages"
 )
 
-// Exit codes, for scripts. Documented in the README and in `baum help`.
+// Exit codes, for scripts. Documented in docs/sending.md and in `baum help`.
 const (
 	exitOK           = 0
 	exitFailure      = 1 // anything else: Kafka or a service unreachable, a file unreadable, a bad answer

@@ -91,7 +91,7 @@ func (r *report) fail(format string, args ...any) {
 }
 
 // check compares what the services hold with what was uploaded and what
-// they answered. Definitions (README "Invariants"):
+// they answered. Definitions (docs/invariants.md, "The chaos test"):
 //
 //   - lost: an accepted upload (201/202) that a service the rule names does
 //     not hold, or whose upload state is not "placed"; or an unanswered
