@@ -176,7 +176,7 @@ func (c *Client) WatchUpload(ctx context.Context, uploadID string) (*UploadWatch
 	if err := c.start(ctx); err != nil {
 		return nil, err
 	}
-	w := &UploadWatch{client: c, id: uploadID, size: -1, done: make(chan struct{})}
+	w := &UploadWatch{client: c, id: uploadID, tally: NewTally(), done: make(chan struct{})}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {

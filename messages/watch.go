@@ -31,11 +31,7 @@ type UploadWatch struct {
 	id     string
 
 	mu       sync.Mutex
-	zeroBits *uint64
-	oneBits  *uint64
-	size     int64
-	sha256   string
-	keepers  []Service
+	tally    Tally // as the services keep it
 	storedIn []Service
 	failed   *UploadFailed
 	err      error
@@ -53,13 +49,13 @@ func (w *UploadWatch) Wait(ctx context.Context) (Placement, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	p := Placement{UploadID: w.id, Size: w.size, SHA256: w.sha256,
-		Keepers: slices.Clone(w.keepers), StoredIn: slices.Clone(w.storedIn)}
-	if w.zeroBits != nil {
-		p.ZeroBits = *w.zeroBits
+	p := Placement{UploadID: w.id, Size: w.tally.Size, SHA256: w.tally.SHA256,
+		Keepers: slices.Clone(w.tally.Keepers), StoredIn: slices.Clone(w.storedIn)}
+	if w.tally.ZeroBits != nil {
+		p.ZeroBits = *w.tally.ZeroBits
 	}
-	if w.oneBits != nil {
-		p.OneBits = *w.oneBits
+	if w.tally.OneBits != nil {
+		p.OneBits = *w.tally.OneBits
 	}
 	switch {
 	case w.failed != nil:
@@ -85,9 +81,9 @@ func (w *UploadWatch) Stop() {
 
 func (w *UploadWatch) progressLocked() string {
 	switch {
-	case w.keepers != nil:
-		return fmt.Sprintf("placed in %v, stored in %v so far", w.keepers, w.storedIn)
-	case w.zeroBits != nil || w.oneBits != nil:
+	case w.tally.Decided():
+		return fmt.Sprintf("placed in %v, stored in %v so far", w.tally.Keepers, w.storedIn)
+	case w.tally.ZeroBits != nil || w.tally.OneBits != nil:
 		return "one service counted it, the other not yet"
 	}
 	return "no service has counted it yet"
@@ -96,22 +92,12 @@ func (w *UploadWatch) progressLocked() string {
 func (w *UploadWatch) bitsCounted(e BitsCounted) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.finished || w.keepers != nil {
+	if w.finished {
 		return
 	}
-	if w.size >= 0 && (w.size != e.Size || w.sha256 != e.SHA256) {
-		return // the services disagree: they fail the upload (count_mismatch)
-	}
-	w.size, w.sha256 = e.Size, e.SHA256
-	n := e.Count
-	if e.Service == Zeros {
-		w.zeroBits = &n
-	} else {
-		w.oneBits = &n
-	}
-	if w.zeroBits != nil && w.oneBits != nil && *w.zeroBits+*w.oneBits == 8*uint64(w.size) {
-		w.keepers = Keepers(*w.zeroBits, *w.oneBits)
-	}
+	// A CountMismatch is the services' to act on: they fail the upload
+	// (count_mismatch), and the watch ends with their UploadFailed.
+	_, _ = w.tally.Record(e)
 }
 
 func (w *UploadWatch) fileStored(e FileStored) {
@@ -120,12 +106,11 @@ func (w *UploadWatch) fileStored(e FileStored) {
 	if w.finished {
 		return
 	}
-	if w.keepers == nil {
+	if !w.tally.Decided() {
 		// The counts went by before the watch (or were missed): a keeper's
 		// FileStored carries them too.
 		z, o := e.ZeroBits, e.OneBits
-		w.zeroBits, w.oneBits, w.size, w.sha256 = &z, &o, e.Size, e.SHA256
-		w.keepers = Keepers(z, o)
+		w.tally = Tally{Size: e.Size, SHA256: e.SHA256, ZeroBits: &z, OneBits: &o, Keepers: Keepers(z, o)}
 	}
 	if !slices.Contains(w.storedIn, e.Service) {
 		w.storedIn = append(w.storedIn, e.Service)
@@ -133,7 +118,7 @@ func (w *UploadWatch) fileStored(e FileStored) {
 			return slices.Index(Services(), a) - slices.Index(Services(), b)
 		})
 	}
-	if slices.Equal(w.storedIn, w.keepers) {
+	if slices.Equal(w.storedIn, w.tally.Keepers) {
 		w.finishLocked()
 	}
 }
@@ -143,7 +128,7 @@ func (w *UploadWatch) uploadFailed(e UploadFailed) {
 	defer w.mu.Unlock()
 	// A failure after the placement was decided changes nothing: the
 	// services go on storing it.
-	if w.finished || w.keepers != nil {
+	if w.finished || w.tally.Decided() {
 		return
 	}
 	w.failed = &e
