@@ -27,7 +27,9 @@ func hold(t *testing.T, store *memstore.Store, id string, size int64) {
 	}
 }
 
-func id(n int) string { return "00000000-0000-7000-8000-" + strings.Repeat("0", 11) + string(rune('a'+n)) }
+func id(n int) string {
+	return "00000000-0000-7000-8000-" + strings.Repeat("0", 11) + string(rune('a'+n))
+}
 
 func TestListFilesPagesThroughEverythingWithTheTotals(t *testing.T) {
 	store := memstore.New()
