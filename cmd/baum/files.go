@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/messages"
 	"github.com/baum-store/baum/messages/kafkaclient"
 )
@@ -42,8 +43,8 @@ file's metadata as a JSON object per line instead.`)
 	if err != nil {
 		return err
 	}
-	byID := map[string]fileMeta{}
-	totals := map[messages.Service]page{}
+	byID := map[string]api.File{}
+	totals := map[messages.Service]api.FileList{}
 	for _, svc := range services {
 		files, first, err := a.list(ctx, svc)
 		if err != nil {
@@ -147,7 +148,7 @@ as JSON instead.`)
 
 // copyVerified copies the body and checks it is the file the metadata
 // describes: a cut-off or corrupted download is an error, not a file.
-func copyVerified(w io.Writer, body io.Reader, f fileMeta) error {
+func copyVerified(w io.Writer, body io.Reader, f api.File) error {
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(w, h), body)
 	if err != nil {
@@ -161,7 +162,7 @@ func copyVerified(w io.Writer, body io.Reader, f fileMeta) error {
 
 // writeFileVerified writes the body to a temporary file beside the target
 // and renames it into place only once it checked out.
-func writeFileVerified(target string, bar *progress, body io.Reader, f fileMeta) error {
+func writeFileVerified(target string, bar *progress, body io.Reader, f api.File) error {
 	if info, err := os.Stat(target); err == nil && info.IsDir() {
 		target = filepath.Join(target, localName(f))
 	}
@@ -182,7 +183,7 @@ func writeFileVerified(target string, bar *progress, body io.Reader, f fileMeta)
 
 // localName is a safe file name for a stored file: its stored name cut to
 // its last element (names are the clients' and may be anything), else its id.
-func localName(f fileMeta) string {
+func localName(f api.File) string {
 	name := f.Name
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
