@@ -13,7 +13,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 )
 
 // ClientConfig configures a Client.
@@ -111,12 +110,9 @@ func (c *Client) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 	if err := c.open(); err != nil {
 		return Sent{}, err
 	}
-	if f.UploadID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return Sent{}, err
-		}
-		f.UploadID = id.String()
+	f, err := withUploadID(f)
+	if err != nil {
+		return Sent{}, err
 	}
 	bus := &countingBus{bus: c.bus}
 	s, err := NewSender(bus, SenderConfig{ChunkSize: c.config.ChunkSize, Origin: c.config.Origin})
@@ -143,12 +139,9 @@ func (c *Client) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 // upload; an error wrapping ErrNotSettled and ctx's error if ctx ended after
 // the send — then the Placement holds the upload id and whatever was known.
 func (c *Client) SendAndWait(ctx context.Context, f File, r io.Reader) (Placement, error) {
-	if f.UploadID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return Placement{}, err
-		}
-		f.UploadID = id.String()
+	f, err := withUploadID(f)
+	if err != nil {
+		return Placement{}, err
 	}
 	w, err := c.WatchUpload(ctx, f.UploadID)
 	if err != nil {
