@@ -43,12 +43,31 @@ file's metadata as a JSON object per line instead.`)
 	if err != nil {
 		return err
 	}
+	files, totals, err := a.listAll(ctx, services)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, f := range files {
+			if err := enc.Encode(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return printListing(stdout, files, services, totals)
+}
+
+// listAll lists the files of every service, each once (as the last service
+// that holds it shows it), oldest first, and each service's totals.
+func (a *apiClient) listAll(ctx context.Context, services []messages.Service) ([]api.File, map[messages.Service]api.FileList, error) {
 	byID := map[string]api.File{}
 	totals := map[messages.Service]api.FileList{}
 	for _, svc := range services {
 		files, first, err := a.list(ctx, svc)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		totals[svc] = first
 		for _, f := range files {
@@ -60,19 +79,18 @@ file's metadata as a JSON object per line instead.`)
 		ids = append(ids, id)
 	}
 	slices.Sort(ids) // ids are time-ordered UUIDs: oldest first
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, id := range ids {
-			if err := enc.Encode(byID[id]); err != nil {
-				return err
-			}
-		}
-		return nil
+	files := make([]api.File, len(ids))
+	for i, id := range ids {
+		files[i] = byID[id]
 	}
+	return files, totals, nil
+}
+
+// printListing prints a table of the files, then each service's totals.
+func printListing(stdout io.Writer, files []api.File, services []messages.Service, totals map[messages.Service]api.FileList) error {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTORED IN\tSIZE\tSTORED AT\tNAME")
-	for _, id := range ids {
-		f := byID[id]
+	for _, f := range files {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.ID, joinServices(f.StoredIn), humanBytes(f.Size),
 			f.StoredAt.Local().Format(time.DateTime), printable(f.Name))
 	}
@@ -252,7 +270,13 @@ confirmed.`)
 		fmt.Fprintf(stdout, "asked %s to delete %s\n", joinServices(held), id)
 		return nil
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, *wait)
+	return deleteAndConfirm(ctx, client, id, held, *wait, stdout)
+}
+
+// deleteAndConfirm deletes the file from the services that hold it and
+// waits up to wait for their confirmations; it prints who confirmed.
+func deleteAndConfirm(ctx context.Context, client *kafkaclient.Client, id string, held []messages.Service, wait time.Duration, stdout io.Writer) error {
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	confirmed, err := client.DeleteAndWait(waitCtx, id, held...)
 	var by []messages.Service
