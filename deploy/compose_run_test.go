@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -161,19 +162,17 @@ func TestComposeEnvironmentRunsTheSystem(t *testing.T) {
 	for _, c := range []struct {
 		to    messages.Service
 		data  []byte
-		where []string
+		where []messages.Service
 	}{
-		{messages.Zeros, make([]byte, 300<<10), []string{"zeros"}}, // two chunks of zero bytes
-		{messages.Ones, bytes.Repeat([]byte{0xff}, 1000), []string{"ones"}},
-		{messages.Zeros, bytes.Repeat([]byte{0x0f}, 1000), []string{"ones", "zeros"}},
+		{messages.Zeros, make([]byte, 300<<10), []messages.Service{messages.Zeros}}, // two chunks of zero bytes
+		{messages.Ones, bytes.Repeat([]byte{0xff}, 1000), []messages.Service{messages.Ones}},
+		{messages.Zeros, bytes.Repeat([]byte{0x0f}, 1000), []messages.Service{messages.Ones, messages.Zeros}},
 	} {
 		body, ctype := testsystem.MultipartFile(t, "f.bin", c.data)
 		req, _ := http.NewRequest(http.MethodPost, procs[c.to].base+"/data/upload", body)
 		req.Header.Set("Content-Type", ctype)
 		res := testsystem.Do(t, req)
-		var v struct {
-			StoredIn []string `json:"stored_in"`
-		}
+		var v api.File
 		if res.Status != http.StatusCreated {
 			t.Fatalf("upload to %s: %d %s", c.to, res.Status, res.Body)
 		}

@@ -114,6 +114,25 @@ type File struct {
 	ContentType string
 }
 
+// withUploadID returns f with a new time-ordered UUID (version 7) as its
+// upload id if it has none.
+func withUploadID(f File) (File, error) {
+	if f.UploadID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return f, err
+		}
+		f.UploadID = id.String()
+	}
+	return f, nil
+}
+
+// validate reports every bad field of f.
+func (f File) validate() error {
+	return errors.Join(validID("UploadID", f.UploadID), validText("Name", f.Name, MaxNameBytes),
+		validText("ContentType", f.ContentType, MaxContentTypeBytes))
+}
+
 // Sent describes a file whose chunks all reached the bus.
 type Sent struct {
 	UploadID string
@@ -137,18 +156,14 @@ var ErrSend = errors.New("sending chunk failed")
 // services drop them at once. Send returns only when no chunk of the upload
 // is still on its way, so an Abort sent after it comes after them.
 func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
-	if f.UploadID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return Sent{}, err
-		}
-		f.UploadID = id.String()
+	f, err := withUploadID(f)
+	if err != nil {
+		return Sent{}, err
 	}
 	if CorrelationIDFromContext(ctx) == "" {
 		ctx = WithCorrelationID(ctx, f.UploadID)
 	}
-	if err := errors.Join(validID("UploadID", f.UploadID), validText("Name", f.Name, MaxNameBytes),
-		validText("ContentType", f.ContentType, MaxContentTypeBytes)); err != nil {
+	if err := f.validate(); err != nil {
 		return Sent{}, err
 	}
 	p := newPipeline(s.bus, s.config.InFlight)
@@ -175,15 +190,7 @@ func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 		}
 		data := (*buf)[:n]
 		hash.Write(data)
-		chunk := StoreChunk{
-			UploadID:    f.UploadID,
-			Index:       index,
-			Offset:      offset,
-			Data:        data,
-			Name:        f.Name,
-			ContentType: f.ContentType,
-			Origin:      s.config.Origin,
-		}
+		chunk := s.chunk(f, index, offset, data)
 		offset += int64(n)
 		if last {
 			chunk.Last = true
@@ -199,6 +206,20 @@ func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 			}
 			return Sent{UploadID: f.UploadID, Size: chunk.Size, SHA256: chunk.SHA256, Chunks: index + 1}, nil
 		}
+	}
+}
+
+// chunk is the StoreChunk of data, the file's bytes from offset on; the last
+// one gets the size and SHA-256 once they are known.
+func (s *Sender) chunk(f File, index int, offset int64, data []byte) StoreChunk {
+	return StoreChunk{
+		UploadID:    f.UploadID,
+		Index:       index,
+		Offset:      offset,
+		Data:        data,
+		Name:        f.Name,
+		ContentType: f.ContentType,
+		Origin:      s.config.Origin,
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	httpport "github.com/baum-store/baum/handlers/http"
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
@@ -55,21 +56,21 @@ func commandBus(t testing.TB, sys *testsystem.System) (*cqrs.CommandBus, message
 }
 
 // uploadFile uploads through HTTP and returns the 201 body.
-func uploadFile(t testing.TB, sys *testsystem.System, role messages.Service, name string, data []byte) file {
+func uploadFile(t testing.TB, sys *testsystem.System, role messages.Service, name string, data []byte) api.File {
 	t.Helper()
 	res := sys.Upload(t, role, name, data, "")
 	if res.Status != http.StatusCreated {
 		t.Fatalf("upload %q: status %d: %s", name, res.Status, res.Body)
 	}
-	var f file
+	var f api.File
 	res.JSON(t, &f)
 	return f
 }
 
 // waitHeld waits until role holds file id.
-func waitHeld(t testing.TB, sys *testsystem.System, role messages.Service, id string) file {
+func waitHeld(t testing.TB, sys *testsystem.System, role messages.Service, id string) api.File {
 	t.Helper()
-	var f file
+	var f api.File
 	testsystem.Eventually(t, 30*time.Second, func() string {
 		res := sys.Get(t, role, "/data/"+id)
 		if res.Status != http.StatusOK {

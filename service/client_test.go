@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -86,7 +87,7 @@ func TestAnotherProgramSendsFilesOverKafka(t *testing.T) {
 		for _, svc := range messages.Services() {
 			res := sys.Get(t, svc, "/data/"+r.ID)
 			if slices.Contains(keepers, svc) {
-				var f file
+				var f api.File
 				res.JSON(t, &f)
 				if res.Status != http.StatusOK || f.SHA256 != sha(data) || f.Name != filepath.Base(r.File) {
 					t.Errorf("%s: %s answers %d %s", r.File, svc, res.Status, res.Body)
@@ -101,24 +102,10 @@ func TestAnotherProgramSendsFilesOverKafka(t *testing.T) {
 	}
 }
 
-// kcatUpload is GET /data/uploads/{id}.
-type kcatUpload struct {
-	State    string             `json:"state"`
-	Size     *int64             `json:"size"`
-	SHA256   string             `json:"sha256"`
-	ZeroBits *uint64            `json:"zero_bits"`
-	OneBits  *uint64            `json:"one_bits"`
-	StoredIn []messages.Service `json:"stored_in"`
-	Origin   string             `json:"origin"`
-	Failure  *struct {
-		Reason string `json:"reason"`
-	} `json:"failure"`
-}
-
 // awaitUpload polls an upload's state on zeros until it is placed or failed.
-func awaitUpload(t *testing.T, sys *testsystem.System, id string) kcatUpload {
+func awaitUpload(t *testing.T, sys *testsystem.System, id string) api.Upload {
 	t.Helper()
-	var u kcatUpload
+	var u api.Upload
 	testsystem.Eventually(t, 60*time.Second, func() string {
 		res := sys.Get(t, messages.Zeros, "/data/uploads/"+id)
 		if res.Status != http.StatusOK {
@@ -168,7 +155,7 @@ func TestKcatSendsAHandWrittenUpload(t *testing.T) {
 			t.Fatalf("upload %+v, want placed in ones", u)
 		}
 		res := sys.Get(t, messages.Ones, "/data/"+id)
-		var f file
+		var f api.File
 		res.JSON(t, &f)
 		if f.Name != "by-kcat.bin" || f.Size != int64(len(data)) {
 			t.Fatalf("ones holds %+v", f)

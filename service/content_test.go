@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -115,7 +116,7 @@ func TestDownloadServesRangesAndConditionalRequests(t *testing.T) {
 	t.Run("unsatisfiable range", func(t *testing.T) {
 		for _, rng := range []string{"bytes=1000-", "bytes=5000-6000"} {
 			res := get(t, map[string]string{"Range": rng})
-			var e errorBody
+			var e api.Error
 			if res.Status == http.StatusRequestedRangeNotSatisfiable {
 				res.JSON(t, &e)
 			}
@@ -165,7 +166,7 @@ func TestDownloadServesRangesAndConditionalRequests(t *testing.T) {
 			case c.status == http.StatusNotModified && res.Header.Get("ETag") != etag:
 				t.Errorf("%s: 304 without the ETag", c.name)
 			case c.status == http.StatusPreconditionFailed:
-				var e errorBody
+				var e api.Error
 				res.JSON(t, &e)
 				if e.Status != 412 || !strings.Contains(e.Error, "If-Match") {
 					t.Errorf("%s: %s", c.name, res.Body)
@@ -201,7 +202,7 @@ func TestDownloadServesRangesAndConditionalRequests(t *testing.T) {
 		for _, c := range cases {
 			res := call(t, sys, c.role, http.MethodGet, c.path, nil)
 			conforms(t, http.MethodGet, contentRoute, res)
-			var e errorBody
+			var e api.Error
 			res.JSON(t, &e)
 			if res.Status != c.status || !strings.Contains(e.Error, c.says) {
 				t.Errorf("GET %s on %s: %d %s", c.path, c.role, res.Status, res.Body)
@@ -251,7 +252,7 @@ func TestDownloadServesRangesAndConditionalRequests(t *testing.T) {
 
 // postFile uploads data with a raw multipart part: any file name and content
 // type, as a client other than Go's might send them.
-func postFile(t testing.TB, sys *testsystem.System, role messages.Service, filename, contentType string, data []byte) file {
+func postFile(t testing.TB, sys *testsystem.System, role messages.Service, filename, contentType string, data []byte) api.File {
 	t.Helper()
 	var body bytes.Buffer
 	fmt.Fprintf(&body, "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n", filename)
@@ -270,7 +271,7 @@ func postFile(t testing.TB, sys *testsystem.System, role messages.Service, filen
 	if res.Status != http.StatusCreated {
 		t.Fatalf("upload %q: %d %s", filename, res.Status, res.Body)
 	}
-	var f file
+	var f api.File
 	res.JSON(t, &f)
 	return f
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -29,7 +30,7 @@ func storedPath(sys *testsystem.System, role messages.Service, id string) string
 
 func totals(t *testing.T, sys *testsystem.System, role messages.Service) (int64, int64) {
 	t.Helper()
-	var l listing
+	var l api.FileList
 	res := sys.Get(t, role, "/data?limit=1")
 	res.JSON(t, &l)
 	return l.TotalSize, l.Count
@@ -83,7 +84,7 @@ func TestDeleteRemovesTheFileFromThisServiceOnlyAndTwiceIs404(t *testing.T) {
 	// The FileDeleted event reaches both services' view of the upload.
 	for _, role := range messages.Services() {
 		testsystem.Eventually(t, 20*time.Second, func() string {
-			var st uploadStatus
+			var st api.Upload
 			res := sys.Get(t, role, "/data/uploads/"+f.ID)
 			res.JSON(t, &st)
 			if st.State != "placed" || !slices.Equal(st.StoredIn, []messages.Service{messages.Ones}) {
@@ -103,7 +104,7 @@ func TestDeleteRemovesTheFileFromThisServiceOnlyAndTwiceIs404(t *testing.T) {
 	// Again: 404, and nothing changes anywhere.
 	testsystem.WaitSettled(t, sys.Broker.Addrs(), "baum", 30*time.Second)
 	res = deleteFile(t, sys, messages.Zeros, f.ID)
-	var e errorBody
+	var e api.Error
 	res.JSON(t, &e)
 	if res.Status != http.StatusNotFound || !strings.Contains(e.Error, "no such file") {
 		t.Errorf("second DELETE: %d %s", res.Status, res.Body)
@@ -159,11 +160,7 @@ func TestDeleteRemovesTheFileFromThisServiceOnlyAndTwiceIs404(t *testing.T) {
 	}
 	res = call(t, sys, messages.Zeros, http.MethodDelete, "/data/"+keep.ID+"?wait=1s", nil)
 	conforms(t, http.MethodDelete, fileRoute, res)
-	var accepted struct {
-		ID      string `json:"id"`
-		State   string `json:"state"`
-		FileURL string `json:"file_url"`
-	}
+	var accepted api.DeleteAccepted
 	res.JSON(t, &accepted)
 	if res.Status != http.StatusAccepted || accepted.ID != keep.ID || accepted.State != "deleting" ||
 		accepted.FileURL != "/data/"+keep.ID || res.Header.Get("Location") != accepted.FileURL {
@@ -229,7 +226,7 @@ func TestDeleteAnswers503WhileKafkaOrTheDatabaseIsDown(t *testing.T) {
 		})
 		defer down.Store(false)
 		res := deleteFile(t, sys, messages.Zeros, f.ID)
-		var e errorBody
+		var e api.Error
 		res.JSON(t, &e)
 		if res.Status != http.StatusServiceUnavailable || !strings.Contains(e.Error, "Kafka") {
 			t.Fatalf("DELETE with Kafka down: %d %s", res.Status, res.Body)

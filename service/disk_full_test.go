@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -45,7 +46,7 @@ func TestDiskFullAnswers507AndLeavesNothing(t *testing.T) {
 	if res := sys.Upload(t, messages.Zeros, "small.bin", small, ""); res.Status != http.StatusCreated {
 		t.Fatalf("a small upload: %d %s", res.Status, res.Body)
 	}
-	before := map[messages.Service]map[string]file{}
+	before := map[messages.Service]map[string]api.File{}
 	for _, role := range messages.Services() {
 		before[role] = listAll(t, sys, role)
 	}

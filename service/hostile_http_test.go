@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -136,7 +137,7 @@ func TestSlowAndOversizedRequestsAreCutOff(t *testing.T) {
 		if err != nil {
 			t.Fatalf("no HTTP answer before the cut: %v: %q", err, out)
 		}
-		var e errorBody
+		var e api.Error
 		if err := json.NewDecoder(res.Body).Decode(&e); err != nil || res.StatusCode != http.StatusRequestTimeout ||
 			e.Status != http.StatusRequestTimeout || !strings.Contains(e.Error, "no data arrived for 2s") {
 			t.Errorf("answer %d %+v (%v), want 408", res.StatusCode, e, err)
@@ -165,7 +166,7 @@ func TestSlowAndOversizedRequestsAreCutOff(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, sys.URL[messages.Zeros]+"/data/upload", &buf)
 		req.Header.Set("Content-Type", "multipart/form-data; boundary=B")
 		res := testsystem.Do(t, req)
-		var e errorBody
+		var e api.Error
 		res.JSON(t, &e)
 		if res.Status != http.StatusRequestEntityTooLarge || !strings.Contains(e.Error, "more than 32 form fields") {
 			t.Errorf("40 parts: %d %+v, want 413", res.Status, e)
@@ -180,7 +181,7 @@ func TestSlowAndOversizedRequestsAreCutOff(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, sys.URL[messages.Ones]+"/data/upload", io.MultiReader(bytes.NewReader(body)))
 		req.Header.Set("Content-Type", contentType)
 		res := testsystem.Do(t, req)
-		var e errorBody
+		var e api.Error
 		res.JSON(t, &e)
 		if res.Status != http.StatusRequestEntityTooLarge || !strings.Contains(e.Error, "2000 byte limit") {
 			t.Errorf("2001 bytes: %d %+v, want 413", res.Status, e)
@@ -205,7 +206,7 @@ func TestSlowAndOversizedRequestsAreCutOff(t *testing.T) {
 		if res.Status != http.StatusCreated {
 			t.Fatalf("a slow, steady upload: %d %s", res.Status, res.Body)
 		}
-		var f file
+		var f api.File
 		res.JSON(t, &f)
 		if f.Size != int64(len(data)) || f.SHA256 != sha(data) {
 			t.Errorf("stored %+v", f)
@@ -256,19 +257,19 @@ func TestFileNamesNeverBecomePaths(t *testing.T) {
 				t.Fatalf("%q: status %d, want %d: %s", c.disposition, res.Status, c.status, res.Body)
 			}
 			if c.status != http.StatusCreated {
-				var e errorBody
+				var e api.Error
 				res.JSON(t, &e)
 				if e.Status != c.status || e.Error == "" {
 					t.Errorf("%q: error body %s", c.disposition, res.Body)
 				}
 				return
 			}
-			var f file
+			var f api.File
 			res.JSON(t, &f)
 			if f.Name != c.name {
 				t.Errorf("%q: name %q, want %q", c.disposition, f.Name, c.name)
 			}
-			var held file
+			var held api.File
 			sys.Get(t, messages.Zeros, "/data/"+f.ID).JSON(t, &held)
 			if held.Name != c.name {
 				t.Errorf("%q: GET /data/{id} name %q, want %q", c.disposition, held.Name, c.name)

@@ -9,14 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
-
-type errorBody struct {
-	Error  string `json:"error"`
-	Status int    `json:"status"`
-}
 
 func TestBadRequestsGetClearJSONErrors(t *testing.T) {
 	sys := testsystem.Start(t, map[string]string{"BAUM_MAX_UPLOAD_BYTES": "1000"})
@@ -79,7 +75,7 @@ func TestBadRequestsGetClearJSONErrors(t *testing.T) {
 			if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
 			}
-			var e errorBody
+			var e api.Error
 			res.JSON(t, &e)
 			if e.Status != c.status || !strings.Contains(e.Error, c.says) {
 				t.Errorf("error body %+v should say %q", e, c.says)
@@ -104,11 +100,7 @@ func TestSlowPlacementAnswers202ThenStatusShowsIt(t *testing.T) {
 	if res.Status != http.StatusAccepted {
 		t.Fatalf("status %d: %s", res.Status, res.Body)
 	}
-	var st struct {
-		uploadStatus
-		ID        string `json:"id"`
-		StatusURL string `json:"status_url"`
-	}
+	var st api.Upload
 	res.JSON(t, &st)
 	if loc := res.Header.Get("Location"); loc != st.StatusURL || loc != "/data/uploads/"+st.ID {
 		t.Fatalf("Location %q, status_url %q", loc, st.StatusURL)
@@ -123,12 +115,12 @@ func TestSlowPlacementAnswers202ThenStatusShowsIt(t *testing.T) {
 	})
 	if st.ZeroBits == nil || st.OneBits == nil || *st.ZeroBits != 400 || *st.OneBits != 1200 ||
 		len(st.PlacedIn) != 1 || st.PlacedIn[0] != messages.Ones || len(st.StoredIn) != 1 {
-		t.Errorf("status %+v", st.uploadStatus)
+		t.Errorf("status %+v", st)
 	}
 	// The other service knows the upload too, and where it went.
 	testsystem.Eventually(t, 20*time.Second, func() string {
 		other := sys.Get(t, messages.Zeros, st.StatusURL)
-		var ost uploadStatus
+		var ost api.Upload
 		other.JSON(t, &ost)
 		if other.Status != http.StatusOK || ost.State != "placed" || len(ost.StoredIn) != 1 || ost.StoredIn[0] != messages.Ones {
 			return fmt.Sprintf("zeros sees %d %s", other.Status, other.Body)
@@ -148,14 +140,14 @@ func TestListingPagesByCursor(t *testing.T) {
 	var ids []string
 	for i := range 5 {
 		res := sys.Upload(t, messages.Zeros, fmt.Sprintf("%d.txt", i), make([]byte, 10+i), "")
-		var f file
+		var f api.File
 		res.JSON(t, &f)
 		ids = append(ids, f.ID)
 	}
 	var got []string
 	after := ""
 	for pages := 0; ; pages++ {
-		var page listing
+		var page api.FileList
 		sys.Get(t, messages.Zeros, "/data?limit=2"+after).JSON(t, &page)
 		if page.TotalSize != 10+11+12+13+14 || page.Count != 5 {
 			t.Fatalf("totals %d/%d", page.TotalSize, page.Count)

@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -52,7 +53,7 @@ func TestEveryLogLineOfAnUploadCarriesItsCorrelationID(t *testing.T) {
 	if res.Status != http.StatusCreated || res.Header.Get("X-Correlation-ID") != "upload-corr-1" {
 		t.Fatalf("upload: %d %v %s", res.Status, res.Header, res.Body)
 	}
-	var f file
+	var f api.File
 	res.JSON(t, &f)
 	testsystem.WaitSettled(t, sys.Broker.Addrs(), "baum", 30*time.Second)
 	uploadLogs := sys.Logs.String()

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -106,7 +107,7 @@ func TestMemoryDoesNotGrowWithFileSize(t *testing.T) {
 		result := peakLiveHeap(stop)
 		res, sum := uploadStreamed(t, sys, messages.Zeros, size, uint64(size))
 		close(stop)
-		var f file
+		var f api.File
 		res.JSON(t, &f)
 		if res.Status != http.StatusCreated || f.Size != size || f.SHA256 != sum {
 			t.Fatalf("upload of %d bytes: %d %s", size, res.Status, res.Body)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -197,7 +198,7 @@ func TestAnswersMatchTheOpenAPIDocument(t *testing.T) {
 	}
 	body, ctype := testsystem.MultipartFile(t, "a.bin", make([]byte, 10))
 	placed := upload("", body.Bytes(), ctype)
-	var f file
+	var f api.File
 	placed.JSON(t, &f)
 	body2, ctype2 := testsystem.MultipartFile(t, "b.bin", make([]byte, 10))
 	big, bigType := testsystem.MultipartFile(t, "big.bin", make([]byte, 100001))
@@ -234,7 +235,7 @@ func TestAnswersMatchTheOpenAPIDocument(t *testing.T) {
 	}
 	// Errors of paths and methods no operation lists are JSON errors too.
 	for _, res := range []testsystem.Response{sys.Get(t, z, "/nope"), call(t, sys, z, http.MethodPut, "/data", nil), sys.Get(t, z, "/data/upload")} {
-		var e errorBody
+		var e api.Error
 		res.JSON(t, &e)
 		if res.Status != e.Status || e.Status != 404 && e.Status != 405 {
 			t.Errorf("%d %s", res.Status, res.Body)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/faultnet"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
@@ -114,12 +115,12 @@ func checkAfterOutage(t *testing.T, sys *testsystem.System, accepted, refused []
 	t.Helper()
 	sys.WaitReady(t)
 	testsystem.WaitSettled(t, sys.Broker.Addrs(), "baum", 2*time.Minute)
-	held := map[messages.Service]map[string]file{}
+	held := map[messages.Service]map[string]api.File{}
 	for _, role := range messages.Services() {
 		held[role] = listAll(t, sys, role) // also checks totals = list
 	}
 	for _, s := range accepted {
-		var st uploadStatus
+		var st api.Upload
 		sys.Get(t, s.role, "/data/uploads/"+s.id).JSON(t, &st)
 		if st.State != "placed" {
 			t.Errorf("upload %s accepted before the outage is %s after it", s.name, st.State)

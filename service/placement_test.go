@@ -12,28 +12,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
-
-// file is a held file as GET /data/{id} and the 201 answer show it.
-type file struct {
-	ID          string             `json:"id"`
-	Name        string             `json:"name"`
-	ContentType string             `json:"content_type"`
-	Size        int64              `json:"size"`
-	SHA256      string             `json:"sha256"`
-	ZeroBits    uint64             `json:"zero_bits"`
-	OneBits     uint64             `json:"one_bits"`
-	StoredIn    []messages.Service `json:"stored_in"`
-}
-
-type listing struct {
-	TotalSize    int64           `json:"total_size"`
-	Count        int64           `json:"count"`
-	ListMetadata map[string]file `json:"list_metadata"`
-	Next         *string         `json:"next"`
-}
 
 func sha(data []byte) string {
 	sum := sha256.Sum256(data)
@@ -51,17 +33,17 @@ func ones(data []byte) (n uint64) {
 
 // listAll reads every page of GET /data and checks that the totals equal the
 // sum and number of the listed files.
-func listAll(t *testing.T, sys *testsystem.System, role messages.Service) map[string]file {
+func listAll(t *testing.T, sys *testsystem.System, role messages.Service) map[string]api.File {
 	t.Helper()
-	all := map[string]file{}
-	var first *listing
+	all := map[string]api.File{}
+	var first *api.FileList
 	after := ""
 	for {
 		res := sys.Get(t, role, "/data?limit=7"+after)
 		if res.Status != http.StatusOK {
 			t.Fatalf("GET /data on %s: %d %s", role, res.Status, res.Body)
 		}
-		var page listing
+		var page api.FileList
 		res.JSON(t, &page)
 		if first == nil {
 			first = &page
@@ -109,7 +91,7 @@ func TestPlacementFollowsTheBits(t *testing.T) {
 				if res.Status != http.StatusCreated {
 					t.Fatalf("upload %d: status %d: %s", i, res.Status, res.Body)
 				}
-				var f file
+				var f api.File
 				res.JSON(t, &f)
 				wantOnes := ones(c.data)
 				if f.Name != c.name || f.Size != int64(len(c.data)) || f.SHA256 != sha(c.data) ||
@@ -169,7 +151,7 @@ func TestMultiChunkFile(t *testing.T) {
 	if res.Status != http.StatusCreated {
 		t.Fatalf("status %d: %s", res.Status, res.Body)
 	}
-	var f file
+	var f api.File
 	res.JSON(t, &f)
 	if f.SHA256 != sha(data) || f.Size != int64(len(data)) || f.OneBits != ones(data) || f.ZeroBits+f.OneBits != 8*uint64(len(data)) {
 		t.Fatalf("201 body %+v does not describe the file", f)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 	"github.com/baum-store/baum/service"
@@ -269,17 +270,12 @@ func TestPoisonMessagesLeaveTheirPartitionAndLaterMessagesAreHandled(t *testing.
 	waitPlaced(t, sys.System, E[3], both)
 	for _, role := range both {
 		testsystem.Eventually(t, 30*time.Second, func() string {
-			var st struct {
-				State   string `json:"state"`
-				Failure struct {
-					Reason string `json:"reason"`
-				} `json:"failure"`
-			}
+			var st api.Upload
 			res := sys.Get(t, role, "/data/uploads/"+A[2])
 			if res.Status == http.StatusOK {
 				res.JSON(t, &st)
 			}
-			if st.State != "failed" || st.Failure.Reason != messages.ReasonAborted {
+			if st.State != "failed" || st.Failure == nil || st.Failure.Reason != messages.ReasonAborted {
 				return fmt.Sprintf("%s: upload %s after the abort: %d %s", role, A[2], res.Status, res.Body)
 			}
 			return ""
@@ -430,7 +426,7 @@ func waitPlaced(t *testing.T, sys *testsystem.System, id string, want []messages
 	t.Helper()
 	for _, role := range messages.Services() {
 		testsystem.Eventually(t, 30*time.Second, func() string {
-			var st uploadStatus
+			var st api.Upload
 			res := sys.Get(t, role, "/data/uploads/"+id)
 			if res.Status == http.StatusOK {
 				res.JSON(t, &st)

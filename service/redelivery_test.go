@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/handlers/messaging"
 	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/internal/testsystem"
@@ -37,14 +38,6 @@ func (b *replayingBus) Send(ctx context.Context, cmd any) error {
 	}
 	b.sent = append(b.sent, cmd)
 	return nil
-}
-
-type uploadStatus struct {
-	State    string             `json:"state"`
-	StoredIn []messages.Service `json:"stored_in"`
-	PlacedIn []messages.Service `json:"placed_in"`
-	ZeroBits *uint64            `json:"zero_bits"`
-	OneBits  *uint64            `json:"one_bits"`
 }
 
 func TestRedeliveredChunksAndEventsChangeNothing(t *testing.T) {
@@ -79,7 +72,7 @@ func TestRedeliveredChunksAndEventsChangeNothing(t *testing.T) {
 
 	placed := func() string {
 		for _, role := range messages.Services() {
-			var st uploadStatus
+			var st api.Upload
 			if res := sys.Get(t, role, "/data/uploads/"+sent.UploadID); res.Status != http.StatusOK {
 				return string(res.Body)
 			} else if res.JSON(t, &st); st.State != "placed" {
@@ -89,7 +82,7 @@ func TestRedeliveredChunksAndEventsChangeNothing(t *testing.T) {
 		return ""
 	}
 	testsystem.Eventually(t, 20*time.Second, placed)
-	before := map[messages.Service]map[string]file{}
+	before := map[messages.Service]map[string]api.File{}
 	for _, role := range messages.Services() {
 		before[role] = listAll(t, sys, role)
 		if f, ok := before[role][sent.UploadID]; !ok || f.SHA256 != sha(data) || len(before[role]) != 1 {

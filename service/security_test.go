@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/infra/broker"
 	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/internal/testsystem"
@@ -80,7 +81,7 @@ func TestKafkaOverTLSAndSASL(t *testing.T) {
 			if res.Status != http.StatusCreated {
 				t.Fatalf("upload: %d %s", res.Status, res.Body)
 			}
-			var f file
+			var f api.File
 			res.JSON(t, &f)
 			if f.SHA256 != sha(data) || len(f.StoredIn) != 2 {
 				t.Errorf("stored %+v", f)

@@ -11,38 +11,18 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
 
 const uploadRoute = "/data/uploads/{id}"
 
-// fullStatus is GET /data/uploads/{id}.
-type fullStatus struct {
-	ID            string             `json:"id"`
-	State         string             `json:"state"`
-	Name          string             `json:"name"`
-	Origin        string             `json:"origin"`
-	ReceivedBytes int64              `json:"received_bytes"`
-	Size          *int64             `json:"size"`
-	SHA256        string             `json:"sha256"`
-	ZeroBits      *uint64            `json:"zero_bits"`
-	OneBits       *uint64            `json:"one_bits"`
-	PlacedIn      []messages.Service `json:"placed_in"`
-	StoredIn      []messages.Service `json:"stored_in"`
-	Failure       *struct {
-		Reason  string           `json:"reason"`
-		Detail  string           `json:"detail"`
-		Service messages.Service `json:"service"`
-	} `json:"failure"`
-	StatusURL string `json:"status_url"`
-}
-
-func uploadState(t *testing.T, sys *testsystem.System, role messages.Service, id string) (fullStatus, testsystem.Response) {
+func uploadState(t *testing.T, sys *testsystem.System, role messages.Service, id string) (api.Upload, testsystem.Response) {
 	t.Helper()
 	res := sys.Get(t, role, "/data/uploads/"+id)
 	conforms(t, http.MethodGet, uploadRoute, res)
-	var st fullStatus
+	var st api.Upload
 	if res.Status == http.StatusOK {
 		res.JSON(t, &st)
 	}
@@ -51,9 +31,9 @@ func uploadState(t *testing.T, sys *testsystem.System, role messages.Service, id
 
 // awaitState polls until role sees the upload in state (and, if given, done
 // says it is as far as the test wants), and returns it.
-func awaitState(t *testing.T, sys *testsystem.System, role messages.Service, id, state string, done ...func(fullStatus) bool) fullStatus {
+func awaitState(t *testing.T, sys *testsystem.System, role messages.Service, id, state string, done ...func(api.Upload) bool) api.Upload {
 	t.Helper()
-	var st fullStatus
+	var st api.Upload
 	testsystem.Eventually(t, 30*time.Second, func() string {
 		var res testsystem.Response
 		st, res = uploadState(t, sys, role, id)
@@ -116,7 +96,7 @@ func TestUploadStatusThroughEveryState(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Staged first, then its own count comes back from Kafka.
-	st := awaitState(t, sys, messages.Zeros, id, "counting", func(st fullStatus) bool { return st.ZeroBits != nil })
+	st := awaitState(t, sys, messages.Zeros, id, "counting", func(st api.Upload) bool { return st.ZeroBits != nil })
 	if st.ReceivedBytes != 2000 || st.Size == nil || *st.Size != 2000 || st.SHA256 != sha(data) ||
 		st.ZeroBits == nil || *st.ZeroBits != 13000 || st.OneBits != nil || len(st.PlacedIn) != 0 {
 		t.Errorf("zeros while counting: %+v", st)

@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -38,17 +37,15 @@ type Upload struct {
 	Origin      string
 
 	// Staging, as this service did it.
-	ReceivedBytes int64   // bytes staged so far
-	Staged        bool    // the whole file is staged, verified and counted
-	StagedCount   uint64  // bits of this service's kind, once Staged
-	StagingError  string  // why staging gave up, before the failure event came back
-	Size          int64   // total size; -1 until known
-	SHA256        string  // hex; "" until known
-	ZeroBits      *uint64 // from zeros' BitsCounted event
-	OneBits       *uint64 // from ones' BitsCounted event
+	ReceivedBytes int64  // bytes staged so far
+	Staged        bool   // the whole file is staged, verified and counted
+	StagedCount   uint64 // bits of this service's kind, once Staged
+	StagingError  string // why staging gave up, before the failure event came back
 
-	// Placement.
-	Keepers  []messages.Service // decided when both counts are known
+	// Placement: the size and SHA-256 (known once staged or counted), both
+	// bit counts from the BitsCounted events, and the keepers, decided when
+	// both counts are known.
+	messages.Tally
 	StoredIn []messages.Service // keepers that reported FileStored
 	Kept     bool               // this service committed the file
 	Deleted  bool               // this service held the file and deleted it
@@ -63,11 +60,8 @@ type Upload struct {
 
 // NewUpload returns the record of an upload this service has just heard of.
 func NewUpload(id string) *Upload {
-	return &Upload{ID: id, State: Receiving, Size: -1}
+	return &Upload{ID: id, State: Receiving, Tally: messages.NewTally()}
 }
-
-// Decided reports whether the keepers are known.
-func (u *Upload) Decided() bool { return len(u.Keepers) > 0 }
 
 // Done reports whether nothing more will happen to the upload.
 func (u *Upload) Done() bool { return u.State == Placed || u.State == Failed }
@@ -99,39 +93,21 @@ func (u *Upload) Fail(by messages.Service, reason, detail string) bool {
 
 // CountMismatch says that two services disagree about an upload, or that its
 // counts do not add up. The upload fails.
-type CountMismatch struct{ Detail string }
+type CountMismatch = messages.CountMismatch
 
-func (e CountMismatch) Error() string { return e.Detail }
-
-// RecordCount records a service's bit count. With both counts known it decides
-// the keepers and returns true. It returns a CountMismatch if the services
-// disagree on size or hash or the counts do not add up to 8 × size.
+// RecordCount records a service's bit count (messages.Tally.Record) unless
+// the upload is done. With both counts known it decides the keepers and
+// returns true. It returns a CountMismatch if the services disagree on size
+// or hash or the counts do not add up to 8 × size.
 func (u *Upload) RecordCount(e messages.BitsCounted) (decided bool, err error) {
-	if u.Done() || u.Decided() {
+	if u.Done() {
 		return false, nil
 	}
-	if u.Size >= 0 && (u.Size != e.Size || u.SHA256 != e.SHA256) {
-		return false, CountMismatch{fmt.Sprintf("%s counted %d bytes with SHA-256 %s, but %d bytes with SHA-256 %s were known",
-			e.Service, e.Size, e.SHA256, u.Size, u.SHA256)}
-	}
-	u.Size, u.SHA256 = e.Size, e.SHA256
-	count := e.Count
-	if e.Service == messages.Zeros {
-		u.ZeroBits = &count
-	} else {
-		u.OneBits = &count
-	}
-	if u.ZeroBits == nil || u.OneBits == nil {
-		return false, nil
-	}
-	if *u.ZeroBits+*u.OneBits != 8*uint64(u.Size) {
-		return false, CountMismatch{fmt.Sprintf("zero bits %d + one bits %d ≠ 8 × %d bytes", *u.ZeroBits, *u.OneBits, u.Size)}
-	}
-	u.Keepers = messages.Keepers(*u.ZeroBits, *u.OneBits)
-	if u.State == Receiving {
+	decided, err = u.Tally.Record(e)
+	if decided && u.State == Receiving {
 		u.State = Counting
 	}
-	return true, nil
+	return decided, err
 }
 
 // Keeps reports whether service s is a decided keeper.

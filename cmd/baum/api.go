@@ -12,17 +12,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/messages"
 )
 
-// api talks to the services' HTTP APIs.
-type api struct {
+// apiClient talks to the services' HTTP APIs.
+type apiClient struct {
 	url  map[messages.Service]string
 	http *http.Client
 }
 
-func newAPI(flags *serviceFlags) (*api, error) {
-	a := &api{url: map[messages.Service]string{}, http: &http.Client{Transport: &http.Transport{
+func newAPI(flags *serviceFlags) (*apiClient, error) {
+	a := &apiClient{url: map[messages.Service]string{}, http: &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		ResponseHeaderTimeout: 60 * time.Second,
@@ -37,27 +38,6 @@ func newAPI(flags *serviceFlags) (*api, error) {
 	return a, nil
 }
 
-// fileMeta is a held file as GET /data/{id} shows it.
-type fileMeta struct {
-	ID          string             `json:"id"`
-	Name        string             `json:"name"`
-	ContentType string             `json:"content_type"`
-	Size        int64              `json:"size"`
-	SHA256      string             `json:"sha256"`
-	ZeroBits    uint64             `json:"zero_bits"`
-	OneBits     uint64             `json:"one_bits"`
-	StoredIn    []messages.Service `json:"stored_in"`
-	StoredAt    time.Time          `json:"stored_at"`
-}
-
-// page is GET /data.
-type page struct {
-	TotalSize    int64               `json:"total_size"`
-	Count        int64               `json:"count"`
-	ListMetadata map[string]fileMeta `json:"list_metadata"`
-	Next         *string             `json:"next"`
-}
-
 // apiError is an answer other than the one expected.
 type apiError struct {
 	svc     messages.Service
@@ -69,7 +49,7 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("%s answered %d: %s", e.svc, e.status, e.message)
 }
 
-func (a *api) get(ctx context.Context, svc messages.Service, path string) (*http.Response, error) {
+func (a *apiClient) get(ctx context.Context, svc messages.Service, path string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url[svc]+path, nil)
 	if err != nil {
 		return nil, err
@@ -92,7 +72,7 @@ func (a *api) get(ctx context.Context, svc messages.Service, path string) (*http
 	return res, nil
 }
 
-func (a *api) getJSON(ctx context.Context, svc messages.Service, path string, v any) error {
+func (a *apiClient) getJSON(ctx context.Context, svc messages.Service, path string, v any) error {
 	res, err := a.get(ctx, svc, path)
 	if err != nil {
 		return err
@@ -105,14 +85,14 @@ func (a *api) getJSON(ctx context.Context, svc messages.Service, path string, v 
 }
 
 // list returns every file svc holds, all pages, and its totals.
-func (a *api) list(ctx context.Context, svc messages.Service) ([]fileMeta, page, error) {
-	var files []fileMeta
-	var first page
+func (a *apiClient) list(ctx context.Context, svc messages.Service) ([]api.File, api.FileList, error) {
+	var files []api.File
+	var first api.FileList
 	after := ""
 	for i := 0; ; i++ {
-		var p page
+		var p api.FileList
 		if err := a.getJSON(ctx, svc, "/data?limit=1000"+after, &p); err != nil {
-			return nil, page{}, err
+			return nil, api.FileList{}, err
 		}
 		if i == 0 {
 			first = p
@@ -128,8 +108,8 @@ func (a *api) list(ctx context.Context, svc messages.Service) ([]fileMeta, page,
 }
 
 // file returns one file's metadata from svc; errNotFound if svc does not hold it.
-func (a *api) file(ctx context.Context, svc messages.Service, id string) (fileMeta, error) {
-	var f fileMeta
+func (a *apiClient) file(ctx context.Context, svc messages.Service, id string) (api.File, error) {
+	var f api.File
 	err := a.getJSON(ctx, svc, "/data/"+id, &f)
 	if e := (*apiError)(nil); errors.As(err, &e) && e.status == http.StatusNotFound {
 		return f, fmt.Errorf("%s holds no file %s: %w", svc, id, errNotFound)
@@ -139,8 +119,8 @@ func (a *api) file(ctx context.Context, svc messages.Service, id string) (fileMe
 
 // holders asks each service whether it holds the file; it returns the
 // metadata of the first that does and every service that does.
-func (a *api) holders(ctx context.Context, services []messages.Service, id string) (fileMeta, []messages.Service, error) {
-	var meta fileMeta
+func (a *apiClient) holders(ctx context.Context, services []messages.Service, id string) (api.File, []messages.Service, error) {
+	var meta api.File
 	var held []messages.Service
 	for _, svc := range services {
 		f, err := a.file(ctx, svc, id)
@@ -162,7 +142,7 @@ func (a *api) holders(ctx context.Context, services []messages.Service, id strin
 }
 
 // content opens the bytes of a file svc holds.
-func (a *api) content(ctx context.Context, svc messages.Service, id string) (io.ReadCloser, error) {
+func (a *apiClient) content(ctx context.Context, svc messages.Service, id string) (io.ReadCloser, error) {
 	res, err := a.get(ctx, svc, "/data/"+id+"/content")
 	if e := (*apiError)(nil); errors.As(err, &e) && e.status == http.StatusNotFound {
 		if strings.Contains(e.message, "no such endpoint") {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -86,14 +87,14 @@ func write(t *testing.T, path string, data []byte) {
 }
 
 // held asks a service for a file's metadata; nil if it does not hold it.
-func held(t *testing.T, sys *testsystem.System, svc messages.Service, id string) *fileMeta {
+func held(t *testing.T, sys *testsystem.System, svc messages.Service, id string) *api.File {
 	t.Helper()
 	res := sys.Get(t, svc, "/data/"+id)
 	switch res.Status {
 	case http.StatusNotFound:
 		return nil
 	case http.StatusOK:
-		var f fileMeta
+		var f api.File
 		res.JSON(t, &f)
 		return &f
 	}
@@ -261,7 +262,7 @@ func TestLsGetRm(t *testing.T) {
 	}
 
 	stdout, stderr, code = c.run("", "ls", "--json")
-	listed := decodeLines[fileMeta](t, stdout)
+	listed := decodeLines[api.File](t, stdout)
 	if code != exitOK || len(listed) != 2 {
 		t.Fatalf("ls --json: exit %d, %d files\n%s%s", code, len(listed), stdout, stderr)
 	}
@@ -281,12 +282,12 @@ func TestLsGetRm(t *testing.T) {
 		}
 	}
 	stdout, _, _ = c.run("", "ls", "--json", "--service", "ones")
-	if only := decodeLines[fileMeta](t, stdout); len(only) != 1 || only[0].Name != "tie.bin" {
+	if only := decodeLines[api.File](t, stdout); len(only) != 1 || only[0].Name != "tie.bin" {
 		t.Errorf("ls --service ones: %+v", only)
 	}
 
 	stdout, _, code = c.run("", "get", "--meta", ids["tie.bin"])
-	var meta fileMeta
+	var meta api.File
 	if err := json.Unmarshal([]byte(stdout), &meta); err != nil || code != exitOK || meta.SHA256 != hexSum(tie) || meta.Size != 1500 {
 		t.Errorf("get --meta: exit %d, %+v (%v)", code, meta, err)
 	}
@@ -406,7 +407,7 @@ func TestFlagsGoAnywhere(t *testing.T) {
 
 func TestLocalNameNeverLeavesTheDirectory(t *testing.T) {
 	for name, want := range map[string]string{"a.txt": "a.txt", "../../etc/passwd": "passwd", `..\..\x`: "x", "..": "id", "": "id", "a/": "id", "b\x1b[2J": "b[2J"} {
-		if got := localName(fileMeta{ID: "id", Name: name}); got != want {
+		if got := localName(api.File{ID: "id", Name: name}); got != want {
 			t.Errorf("localName(%q) = %q, want %q", name, got, want)
 		}
 	}
@@ -422,7 +423,7 @@ func TestGetWritesOnlyAVerifiedDownload(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/data/" + id:
-			json.NewEncoder(w).Encode(fileMeta{ID: id, Name: "../report.txt", Size: int64(len(data)), SHA256: hexSum(data),
+			json.NewEncoder(w).Encode(api.File{ID: id, Name: "../report.txt", Size: int64(len(data)), SHA256: hexSum(data),
 				StoredIn: []messages.Service{messages.Zeros}})
 		case "/data/" + id + "/content":
 			w.Write(served)

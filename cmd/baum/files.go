@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/messages"
 	"github.com/baum-store/baum/messages/kafkaclient"
 )
@@ -42,12 +43,31 @@ file's metadata as a JSON object per line instead.`)
 	if err != nil {
 		return err
 	}
-	byID := map[string]fileMeta{}
-	totals := map[messages.Service]page{}
+	files, totals, err := a.listAll(ctx, services)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, f := range files {
+			if err := enc.Encode(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return printListing(stdout, files, services, totals)
+}
+
+// listAll lists the files of every service, each once (as the last service
+// that holds it shows it), oldest first, and each service's totals.
+func (a *apiClient) listAll(ctx context.Context, services []messages.Service) ([]api.File, map[messages.Service]api.FileList, error) {
+	byID := map[string]api.File{}
+	totals := map[messages.Service]api.FileList{}
 	for _, svc := range services {
 		files, first, err := a.list(ctx, svc)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		totals[svc] = first
 		for _, f := range files {
@@ -59,19 +79,18 @@ file's metadata as a JSON object per line instead.`)
 		ids = append(ids, id)
 	}
 	slices.Sort(ids) // ids are time-ordered UUIDs: oldest first
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, id := range ids {
-			if err := enc.Encode(byID[id]); err != nil {
-				return err
-			}
-		}
-		return nil
+	files := make([]api.File, len(ids))
+	for i, id := range ids {
+		files[i] = byID[id]
 	}
+	return files, totals, nil
+}
+
+// printListing prints a table of the files, then each service's totals.
+func printListing(stdout io.Writer, files []api.File, services []messages.Service, totals map[messages.Service]api.FileList) error {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTORED IN\tSIZE\tSTORED AT\tNAME")
-	for _, id := range ids {
-		f := byID[id]
+	for _, f := range files {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.ID, joinServices(f.StoredIn), humanBytes(f.Size),
 			f.StoredAt.Local().Format(time.DateTime), printable(f.Name))
 	}
@@ -147,7 +166,7 @@ as JSON instead.`)
 
 // copyVerified copies the body and checks it is the file the metadata
 // describes: a cut-off or corrupted download is an error, not a file.
-func copyVerified(w io.Writer, body io.Reader, f fileMeta) error {
+func copyVerified(w io.Writer, body io.Reader, f api.File) error {
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(w, h), body)
 	if err != nil {
@@ -161,7 +180,7 @@ func copyVerified(w io.Writer, body io.Reader, f fileMeta) error {
 
 // writeFileVerified writes the body to a temporary file beside the target
 // and renames it into place only once it checked out.
-func writeFileVerified(target string, bar *progress, body io.Reader, f fileMeta) error {
+func writeFileVerified(target string, bar *progress, body io.Reader, f api.File) error {
 	if info, err := os.Stat(target); err == nil && info.IsDir() {
 		target = filepath.Join(target, localName(f))
 	}
@@ -182,7 +201,7 @@ func writeFileVerified(target string, bar *progress, body io.Reader, f fileMeta)
 
 // localName is a safe file name for a stored file: its stored name cut to
 // its last element (names are the clients' and may be anything), else its id.
-func localName(f fileMeta) string {
+func localName(f api.File) string {
 	name := f.Name
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
@@ -251,7 +270,13 @@ confirmed.`)
 		fmt.Fprintf(stdout, "asked %s to delete %s\n", joinServices(held), id)
 		return nil
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, *wait)
+	return deleteAndConfirm(ctx, client, id, held, *wait, stdout)
+}
+
+// deleteAndConfirm deletes the file from the services that hold it and
+// waits up to wait for their confirmations; it prints who confirmed.
+func deleteAndConfirm(ctx context.Context, client *kafkaclient.Client, id string, held []messages.Service, wait time.Duration, stdout io.Writer) error {
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	confirmed, err := client.DeleteAndWait(waitCtx, id, held...)
 	var by []messages.Service

@@ -26,6 +26,7 @@ import (
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/app/query"
 	httpport "github.com/baum-store/baum/handlers/http"
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -196,10 +197,7 @@ func FuzzUpload(f *testing.F) {
 		case http.StatusAccepted:
 			checkAccepted(t, contentType, body, out, chunks)
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
-			var e struct {
-				Error  string `json:"error"`
-				Status int    `json:"status"`
-			}
+			var e api.Error
 			if err := json.Unmarshal(out, &e); err != nil || e.Error == "" || e.Status != res.StatusCode {
 				t.Fatalf("status %d with error body %q", res.StatusCode, out)
 			}
@@ -227,10 +225,7 @@ func FuzzUpload(f *testing.F) {
 // of the body (read independently here), in order, under a safe name.
 func checkAccepted(t *testing.T, contentType string, body, out []byte, chunks []messages.StoreChunk) {
 	t.Helper()
-	var v struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-	}
+	var v api.Upload // the 202 answer
 	if err := json.Unmarshal(out, &v); err != nil {
 		t.Fatal(err)
 	}

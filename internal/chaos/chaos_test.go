@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -58,7 +59,9 @@ type upload struct {
 	outcome outcome
 	status  int
 	err     string
-	answer  answer
+	// answer is the 201 (an api.File) or 202 (an api.Upload) body, read as
+	// an api.Upload, which has every field of both that the checks read.
+	answer api.Upload
 }
 
 type outcome int
@@ -69,18 +72,6 @@ const (
 	unanswered                // the connection broke after the request started: its service was killed
 	gaveUp                    // both services refused connections for too long
 )
-
-// answer is the union of the 201 (file) and 202 (upload state) bodies.
-type answer struct {
-	ID       string             `json:"id"`
-	Name     string             `json:"name"`
-	Size     *int64             `json:"size"`
-	SHA256   string             `json:"sha256"`
-	ZeroBits *uint64            `json:"zero_bits"`
-	OneBits  *uint64            `json:"one_bits"`
-	StoredIn []messages.Service `json:"stored_in"`
-	State    string             `json:"state"`
-}
 
 // kill is one kill the test did.
 type kill struct {

@@ -20,6 +20,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 
 	"github.com/baum-store/baum/messages"
@@ -54,19 +55,10 @@ type serviceState struct {
 	count     int64
 	apiTotal  int64
 	apiCount  int64
-	apiFiles  map[string]apiFile
+	apiFiles  map[string]api.File
 	stored    []string // ids in files/
 	staged    []string // ids in staging/
 	misfiled  []string // files in files/ not at files/<last two hex digits>/<id>
-}
-
-type apiFile struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Size     int64  `json:"size"`
-	SHA256   string `json:"sha256"`
-	ZeroBits int64  `json:"zero_bits"`
-	OneBits  int64  `json:"one_bits"`
 }
 
 // report is the outcome of a run: the figures, and every breach found.
@@ -348,11 +340,7 @@ func (c *cluster) uploadState(u *upload) string {
 		return err.Error()
 	}
 	defer res.Body.Close()
-	var v struct {
-		State    string             `json:"state"`
-		PlacedIn []messages.Service `json:"placed_in"`
-		StoredIn []messages.Service `json:"stored_in"`
-	}
+	var v api.Upload
 	if err := json.NewDecoder(res.Body).Decode(&v); err != nil {
 		return fmt.Sprintf("HTTP %d: %v", res.StatusCode, err)
 	}
@@ -372,7 +360,7 @@ func (c *cluster) read(t *testing.T, role messages.Service) *serviceState {
 		t.Fatalf("connect to %s's database: %v", role, err)
 	}
 	defer conn.Close(ctx)
-	s := &serviceState{files: map[string]*held{}, byName: map[string][]*held{}, uploads: map[string]*uploadRow{}, apiFiles: map[string]apiFile{}}
+	s := &serviceState{files: map[string]*held{}, byName: map[string][]*held{}, uploads: map[string]*uploadRow{}, apiFiles: map[string]api.File{}}
 
 	rows, _ := conn.Query(ctx, "SELECT id::text, name, size, sha256, zero_bits, one_bits FROM files")
 	var h held
@@ -404,12 +392,7 @@ func (c *cluster) read(t *testing.T, role messages.Service) *serviceState {
 		if err != nil {
 			t.Fatalf("GET /data on %s: %v", role, err)
 		}
-		var v struct {
-			TotalSize    int64              `json:"total_size"`
-			Count        int64              `json:"count"`
-			ListMetadata map[string]apiFile `json:"list_metadata"`
-			Next         *string            `json:"next"`
-		}
+		var v api.FileList
 		err = json.NewDecoder(res.Body).Decode(&v)
 		res.Body.Close()
 		if err != nil || res.StatusCode != http.StatusOK {
@@ -431,7 +414,7 @@ func (c *cluster) read(t *testing.T, role messages.Service) *serviceState {
 		switch {
 		case !ok:
 			f.listedDifferently = "not listed"
-		case a.Name != f.name || a.Size != f.size || a.SHA256 != f.sha || a.ZeroBits != f.zeroBits || a.OneBits != f.oneBits:
+		case a.Name != f.name || a.Size != f.size || a.SHA256 != f.sha || int64(a.ZeroBits) != f.zeroBits || int64(a.OneBits) != f.oneBits:
 			f.listedDifferently = fmt.Sprintf("listed as %+v", a)
 		default:
 			f.listed = true
