@@ -1,6 +1,6 @@
-// Package baum assembles BAUM's services from their parts: configuration from
-// the environment (Config), one service with its HTTP API, Watermill router
-// and adapters (Service), and a whole system in one process with an
-// in-process Kafka-protocol broker (System). The command in cmd/baum runs
-// them; the integration tests start them.
+// Package baum is the root of BAUM's module: a file store of two services,
+// zeros and ones, that talk only through Kafka. It holds no code; start at
+// the README. The program is cmd/baum, its wiring is in package service,
+// its use cases in app, and the public contract for other programs in
+// messages.
 package baum
