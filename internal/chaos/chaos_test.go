@@ -32,7 +32,7 @@ import (
 var (
 	enabled   = flag.Bool("chaos", false, "run the chaos test (builds the baum binary; runs the broker and both services as processes)")
 	nUploads  = flag.Int("chaos.uploads", 300, "uploads to make (more if kills are still due when they are done)")
-	nKills    = flag.Int("chaos.kills", 5, "times a random service is killed and restarted during the uploads")
+	nKills    = flag.Int("chaos.kills", 5, "faults during the uploads: kill -9 of zeros, ones and the broker in turn, each restarted")
 	nWorkers  = flag.Int("chaos.workers", 8, "uploads in flight at once")
 	maxSize   = flag.Int("chaos.max-size", 384<<10, "largest upload, in bytes")
 	chunkSize = flag.Int("chaos.chunk-size", 16<<10, "BAUM_CHUNK_SIZE of the services (small: multi-chunk uploads are cheap)")
@@ -54,7 +54,9 @@ type upload struct {
 	oneBits uint64
 	keepers []messages.Service // what the rule says, from the bytes sent
 	target  messages.Service
-	refused int // attempts that found the target down (then the other was tried)
+	refused int           // attempts that found the target down (then the other was tried)
+	probe   bool          // made by recover, right after a fault
+	took    time.Duration // from the first attempt to the answer
 
 	outcome outcome
 	status  int
@@ -75,10 +77,19 @@ const (
 
 // kill is one kill the test did.
 type kill struct {
-	service  messages.Service
+	target   string // a service, or brokerTarget
 	at       time.Duration
 	graceful bool // SIGTERM first, SIGKILL during the graceful shutdown
 	starting bool // killed while still starting
+	// The last kill of a fault (a service killed again while starting is
+	// one fault) has these: how long the restarted process took to be
+	// ready (a service's /readyz, the broker's port), when that was, and
+	// then how long each service took to answer a new upload 201 (-1:
+	// not within recoveryDeadline).
+	measured bool
+	back     time.Duration
+	readyAt  time.Time
+	served   map[messages.Service]time.Duration
 }
 
 type cluster struct {
@@ -286,9 +297,12 @@ func (c *cluster) waitReady(t testing.TB, role messages.Service, timeout time.Du
 	}
 }
 
-// run makes the uploads while it kills services on a schedule spread over
-// them. Uploads go on until the last kill is done and restarted, so every
-// kill meets uploads in flight.
+// run makes the uploads while it injects faults on a schedule spread over
+// them: kill -9 of zeros, of ones and of the broker in turn (from a random
+// start), each restarted after a random pause. After each restart it measures
+// how soon every service answers a new upload 201 again (see recover).
+// Uploads go on until the last fault is done and recovered from, so every
+// fault meets uploads in flight.
 func (c *cluster) run(t *testing.T, seed uint64, nUploads, nKills int) ([]*upload, []kill) {
 	var (
 		next       atomic.Int64
@@ -298,6 +312,11 @@ func (c *cluster) run(t *testing.T, seed uint64, nUploads, nKills int) ([]*uploa
 		wg         sync.WaitGroup
 		begin      = time.Now()
 	)
+	record := func(u *upload) {
+		mu.Lock()
+		uploads = append(uploads, u)
+		mu.Unlock()
+	}
 	for w := 0; w < *nWorkers; w++ {
 		wg.Add(1)
 		go func() {
@@ -307,10 +326,7 @@ func (c *cluster) run(t *testing.T, seed uint64, nUploads, nKills int) ([]*uploa
 				if n >= nUploads && killerDone.Load() {
 					return
 				}
-				u := c.upload(seed, n)
-				mu.Lock()
-				uploads = append(uploads, u)
-				mu.Unlock()
+				record(c.upload(seed, n))
 			}
 		}()
 	}
@@ -321,38 +337,29 @@ func (c *cluster) run(t *testing.T, seed uint64, nUploads, nKills int) ([]*uploa
 		positions[i] = *nWorkers + nUploads/20 + r.IntN(max(1, nUploads*9/10-*nWorkers))
 	}
 	slices.Sort(positions)
+	first := r.IntN(len(faultTargets))
 	var kills []kill
 	for i := 0; i < len(positions); i++ {
 		for int(next.Load()) < positions[i] {
 			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(r.IntN(300)) * time.Millisecond)
-		role := messages.Services()[r.IntN(2)]
-		p := c.services[role]
-		k := kill{service: role, at: time.Since(begin), graceful: r.IntN(4) == 0}
-		var graceful time.Duration
-		if k.graceful {
-			graceful = time.Duration(20+r.IntN(400)) * time.Millisecond
-		}
-		p.kill(graceful)
-		kills = append(kills, k)
-		time.Sleep(time.Duration(r.IntN(1000)) * time.Millisecond)
-		if err := p.start(); err != nil {
-			t.Fatal(err)
-		}
-		// Now and then kill it again while it starts (reconciling its disk,
-		// joining its consumer groups), counting as the next kill.
-		if i+1 < len(positions) && r.IntN(5) == 0 {
-			time.Sleep(time.Duration(r.IntN(1500)) * time.Millisecond)
-			p.kill(0)
-			kills = append(kills, kill{service: role, at: time.Since(begin), starting: true})
-			positions = positions[:len(positions)-1]
-			time.Sleep(time.Duration(r.IntN(500)) * time.Millisecond)
-			if err := p.start(); err != nil {
-				t.Fatal(err)
+		target := faultTargets[(first+i)%len(faultTargets)]
+		var done []kill
+		if target == brokerTarget {
+			done = []kill{c.faultBroker(t, r, begin)}
+		} else {
+			// Now and then it kills a service again while it starts, which
+			// counts as the next kill.
+			again := i+1 < len(positions) && r.IntN(5) == 0
+			done = c.faultService(t, r, messages.Service(target), begin, again)
+			if again {
+				positions = positions[:len(positions)-1]
 			}
 		}
-		c.waitReady(t, role, 2*time.Minute)
+		last := &done[len(done)-1]
+		last.served = c.recover(t, seed, fmt.Sprintf("kill -9 of %s at %.1fs", target, last.at.Seconds()), last.readyAt, record)
+		kills = append(kills, done...)
 	}
 	killerDone.Store(true)
 	wg.Wait()
@@ -414,16 +421,30 @@ func countOnes(data []byte) (n uint64) {
 // the other, as a client behind a load balancer would.
 func (c *cluster) upload(seed uint64, n int) *upload {
 	data := content(seed, n)
+	r := rand.New(rand.NewPCG(seed, uint64(n)^0xA11CE))
+	u := newUpload(n, fmt.Sprintf("chaos-%06d.bin", n), data, messages.Services()[r.IntN(2)])
+	c.send(u, data, true)
+	return u
+}
+
+func newUpload(n int, name string, data []byte, target messages.Service) *upload {
 	sum := sha256.Sum256(data)
 	ones := countOnes(data)
-	r := rand.New(rand.NewPCG(seed, uint64(n)^0xA11CE))
-	u := &upload{n: n, name: fmt.Sprintf("chaos-%06d.bin", n), size: len(data), sha: hex.EncodeToString(sum[:]),
-		oneBits: ones, keepers: messages.Keepers(8*uint64(len(data))-ones, ones), target: messages.Services()[r.IntN(2)]}
+	return &upload{n: n, name: name, size: len(data), sha: hex.EncodeToString(sum[:]),
+		oneBits: ones, keepers: messages.Keepers(8*uint64(len(data))-ones, ones), target: target}
+}
+
+// send posts the upload to its target and records the answer and how long
+// it took. With failover, a refused connection sends it to the other
+// service; without, the refusal is the answer.
+func (c *cluster) send(u *upload, data []byte, failover bool) {
 	target := u.target
+	start := time.Now()
+	defer func() { u.took = time.Since(start) }()
 	for attempt := 0; ; attempt++ {
 		status, body, err := post(c.urls[target], u.name, data)
 		switch {
-		case isRefused(err) && attempt < 600:
+		case failover && isRefused(err) && attempt < 600:
 			u.refused++
 			target = target.Peer()
 			time.Sleep(50 * time.Millisecond)
@@ -441,7 +462,7 @@ func (c *cluster) upload(seed uint64, n int) *upload {
 			u.outcome, u.status, u.err = rejected, status, string(body)
 		}
 		u.target = target
-		return u
+		return
 	}
 }
 

@@ -67,6 +67,8 @@ type report struct {
 	unansweredStored                                         int // unanswered, yet placed in full: the upload was through before its service died
 	refused                                                  int // attempts that found a service down
 	kills                                                    []kill
+	probes                                                   int // uploads made by recover
+	all                                                      []*upload
 	lost, misplaced, duplicated, corrupt, orphaned, totals   int
 	poisoned                                                 int // messages in the poison topic: none is malformed here, so each is a bug
 	receiving                                                int // upload rows of vanished senders, awaiting the stalled-upload sweep
@@ -120,9 +122,13 @@ func (c *cluster) check(t *testing.T, uploads []*upload, swept bool) *report {
 	}
 
 	byName := map[string]*upload{}
+	r.all = uploads
 	for _, u := range uploads {
 		byName[u.name] = u
 		r.uploads++
+		if u.probe {
+			r.probes++
+		}
 		r.refused += u.refused
 		switch u.outcome {
 		case accepted:
@@ -499,13 +505,14 @@ func mapKeys(m map[messages.Service]*held) []messages.Service {
 	return out
 }
 
-// print writes the figures as a table; the goal is zero in every column
-// from "lost" on.
+// print writes the figures as tables: the invariants (the goal is zero in
+// every column from "lost" on), the recovery after each kind of fault, and
+// the answer times of the whole run.
 func (r *report) print(t *testing.T, seed uint64, uploadTime, settleTime, total time.Duration) {
 	graceful, starting := 0, 0
 	var killed []string
 	for _, k := range r.kills {
-		what := string(k.service)
+		what := k.target
 		switch {
 		case k.graceful:
 			graceful++
@@ -523,10 +530,14 @@ func (r *report) print(t *testing.T, seed uint64, uploadTime, settleTime, total 
 	fmt.Fprintf(&b, "|--------:|---------:|------:|-----:|----------:|-----------:|--------:|---------:|-------:|---------:|\n")
 	fmt.Fprintf(&b, "| %7d | %8d | %5d | %4d | %9d | %10d | %7d | %8d | %6d | %8d |\n\n",
 		r.uploads, r.accepted, len(r.kills), r.lost, r.misplaced, r.duplicated, r.corrupt, r.orphaned, r.totals, r.poisoned)
+	recovery := recoveryTable(&b, r.kills)
+	b.WriteString("\n")
+	latencyTable(&b, r.all)
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "accepted: %d, %d answered 201, %d answered 202; not accepted: %d unanswered (their service was killed; %d of them were placed in full anyway), %d refused with an error answer, %d gave up\n",
 		r.accepted, r.created, r.accepted-r.created, r.unanswered, r.unansweredStored, r.rejected, r.gaveUp)
-	fmt.Fprintf(&b, "kills: %d plain SIGKILL, %d during a graceful shutdown, %d while starting; %d upload attempts found their service down and went to the other\n",
-		len(r.kills)-graceful-starting, graceful, starting, r.refused)
+	fmt.Fprintf(&b, "of those, %d were probes of the recovery; kills: %d plain SIGKILL, %d during a graceful shutdown, %d while starting; %d upload attempts found their service down and went to the other\n",
+		r.probes, len(r.kills)-graceful-starting, graceful, starting, r.refused)
 	for _, role := range messages.Services() {
 		fmt.Fprintf(&b, "%s holds %d files, %d bytes\n", role, r.held[role][0], r.held[role][1])
 	}
@@ -538,5 +549,8 @@ func (r *report) print(t *testing.T, seed uint64, uploadTime, settleTime, total 
 	t.Log(b.String())
 	if n := r.lost + r.misplaced + r.duplicated + r.corrupt + r.orphaned + r.totals + r.poisoned; n > 0 {
 		t.Errorf("%d breaches of the invariants", n)
+	}
+	for _, f := range recovery {
+		t.Error(f)
 	}
 }
