@@ -27,6 +27,7 @@ type Config struct {
 	KafkaTLS        kafka.TLSConfig
 	KafkaSASL       kafka.SASLConfig
 	GroupPrefix     string
+	Instance        string
 	DataDir         string
 	ChunkSize       int
 	MaxUploadBytes  int64
@@ -47,7 +48,7 @@ type Config struct {
 // Kafka returns the configuration of this service's Kafka clients.
 func (c Config) Kafka() kafka.Config {
 	return kafka.Config{Brokers: c.KafkaBrokers, Version: c.KafkaVersion, ClientID: "baum-" + string(c.Role),
-		TLS: c.KafkaTLS, SASL: c.KafkaSASL}
+		TLS: c.KafkaTLS, SASL: c.KafkaSASL, InstanceID: c.Instance}
 }
 
 // envVar is one configuration variable: its name, its default for a role,
@@ -112,6 +113,13 @@ var envVars = []envVar{
 		func(c *Config, v string) error { c.KafkaSASL.Password = v; return nil }},
 	{"BAUM_CONSUMER_GROUP_PREFIX", "Start of every consumer group name (`<prefix>-<role>.<handler>`). Changing it re-reads every topic.", fixed("baum"),
 		func(c *Config, v string) error { c.GroupPrefix = v; return nil }},
+	{"BAUM_INSTANCE", "Names this process in its consumer groups, which it joins as a static member (group instance id `<group>.<instance>`, KIP-345): killed and restarted under the same name, it takes its partitions back at once instead of after the broker expires the dead process (10 s). Keep it stable across restarts; processes of one role on one host need distinct names. Letters, digits, `.`, `_` and `-`; empty: the host name.", fixed(""),
+		func(c *Config, v string) (err error) {
+			if c.Instance = v; v == "" {
+				c.Instance, err = os.Hostname()
+			}
+			return err
+		}},
 	{"BAUM_DATA_DIR", "Directory of this service's staged and stored files.",
 		func(r messages.Service) string { return filepath.Join("data", string(r)) },
 		func(c *Config, v string) error { c.DataDir = v; return nil }},
@@ -249,8 +257,8 @@ func (c Config) Validate() error {
 // validateKafka reports every bad Kafka setting.
 func (c Config) validateKafka() error {
 	var errs []error
-	if err := (kafka.Config{Brokers: c.KafkaBrokers, Version: c.KafkaVersion}).Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("BAUM_KAFKA_BROKERS / BAUM_KAFKA_VERSION: %w", err))
+	if err := (kafka.Config{Brokers: c.KafkaBrokers, Version: c.KafkaVersion, InstanceID: c.Instance}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("BAUM_KAFKA_BROKERS / BAUM_KAFKA_VERSION / BAUM_INSTANCE: %w", err))
 	}
 	if err := c.KafkaTLS.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("BAUM_KAFKA_TLS_*: %w", err))

@@ -114,3 +114,39 @@ func TestConfigOfConnectionSecurityAndHTTPLimits(t *testing.T) {
 		}
 	}
 }
+
+// Every consumer group member of a service is static (KIP-345), named after
+// BAUM_INSTANCE (the host name by default) and its group, so that a restart
+// takes the partitions back at once; a name Kafka refuses is reported.
+func TestConfigNamesTheInstanceInItsConsumerGroups(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := service.LoadConfig(env(map[string]string{"BAUM_ROLE": "zeros"}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Instance != host || c.Kafka().InstanceID != host {
+		t.Errorf("instance %q (Kafka %q), want the host name %q", c.Instance, c.Kafka().InstanceID, host)
+	}
+	c, err = service.LoadConfig(env(map[string]string{"BAUM_ROLE": "ones", "BAUM_INSTANCE": "node-2.b"}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Kafka()
+	a, b := k.GroupInstanceID("baum-ones.store-chunk"), k.GroupInstanceID("baum-ones.events")
+	if a != "baum-ones.store-chunk.node-2.b" || b == a {
+		t.Errorf("group instance ids %q and %q: want one per group, named after the group and the instance", a, b)
+	}
+	for _, bad := range []struct{ env map[string]string }{
+		{map[string]string{"BAUM_INSTANCE": "two words"}},
+		{map[string]string{"BAUM_INSTANCE": strings.Repeat("x", 200)}},
+		{map[string]string{"BAUM_INSTANCE": "ok", "BAUM_KAFKA_VERSION": "2.2.0"}},
+	} {
+		bad.env["BAUM_ROLE"] = "zeros"
+		if _, err := service.LoadConfig(env(bad.env), ""); err == nil || !strings.Contains(err.Error(), "BAUM_INSTANCE") {
+			t.Errorf("%v: error %v does not name BAUM_INSTANCE", bad.env, err)
+		}
+	}
+}

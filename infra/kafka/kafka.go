@@ -47,9 +47,18 @@ const (
 	SASLScramSHA512 = kafkaclient.SASLScramSHA512
 )
 
-// NewSubscriber returns a Watermill subscriber in consumer group `group`.
+// NewSubscriber returns a Watermill subscriber in consumer group `group`: a
+// static member if config has an InstanceID, which leaves the group when it
+// is closed (see staticSubscriber).
 func NewSubscriber(config Config, group string, logger watermill.LoggerAdapter) (message.Subscriber, error) {
-	return kafkaclient.NewSubscriber(config, group, logger)
+	sub, err := kafkaclient.NewSubscriber(config, group, logger)
+	switch {
+	case err != nil:
+		return nil, err
+	case config.InstanceID == "":
+		return sub, nil
+	}
+	return &staticSubscriber{Subscriber: sub, config: config, group: group}, nil
 }
 
 // Probe checks that the brokers answer, for readiness.

@@ -156,6 +156,7 @@ func (s *System) start() error {
 	s.System, s.cancel, s.done, s.once = running, cancel, make(chan error, 1), &sync.Once{}
 	s.Kafka = running.Services[messages.Zeros].KafkaConfig()
 	s.Kafka.ClientID = "baum-test"
+	s.Kafka.InstanceID = "" // a test's own consumers are dynamic members
 	s.URL = map[messages.Service]string{}
 	for role, svc := range running.Services {
 		s.URL[role] = "http://" + svc.Addr()

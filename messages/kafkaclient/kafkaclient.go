@@ -64,6 +64,15 @@ type Config struct {
 	TLS TLSConfig
 	// SASL authenticates every connection. Default none.
 	SASL SASLConfig
+	// InstanceID, if set, makes every consumer group member a static member
+	// (KIP-345) with the group instance id GroupInstanceID(group). A member
+	// that restarts with the same id takes back its partitions at once; a
+	// new dynamic member would wait for the dead one's session to time out
+	// (10 s), stalling its partitions meanwhile. Keep it stable across
+	// restarts and distinct between the processes that join one group (two
+	// live members with one id fence each other out). Needs Version 2.3 or
+	// newer. Default none: dynamic members.
+	InstanceID string
 }
 
 func (c *Config) setDefaults() {
@@ -100,6 +109,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("Kafka version %q: %w", c.Version, err))
 		}
 	}
+	if c.InstanceID != "" {
+		errs = append(errs, c.validateInstanceID())
+	}
 	if c.PrefetchMessages < 0 {
 		errs = append(errs, fmt.Errorf("prefetch %d is negative", c.PrefetchMessages))
 	}
@@ -108,6 +120,35 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.TLS.Validate(), c.SASL.Validate())
 	return errors.Join(errs...)
+}
+
+// maxInstanceIDBytes leaves room in Kafka's 249 bytes of a group instance id
+// for the group's name.
+const maxInstanceIDBytes = 128
+
+func (c Config) validateInstanceID() error {
+	var errs []error
+	if len(c.InstanceID) > maxInstanceIDBytes || strings.Trim(c.InstanceID, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-") != "" {
+		errs = append(errs, fmt.Errorf("instance id %q: must be at most %d letters, digits, '.', '_' or '-'", c.InstanceID, maxInstanceIDBytes))
+	}
+	version := c.Version
+	if version == "" {
+		version = "3.6.0"
+	}
+	if v, err := sarama.ParseKafkaVersion(version); err == nil && !v.IsAtLeast(sarama.V2_3_0_0) {
+		errs = append(errs, fmt.Errorf("instance id %q: static group membership needs Kafka version 2.3 or newer, not %s", c.InstanceID, version))
+	}
+	return errors.Join(errs...)
+}
+
+// GroupInstanceID is the static member id of this client in consumer group
+// `group`: "<group>.<InstanceID>", unique per group and stable across
+// restarts; "" (a dynamic member) without an InstanceID.
+func (c Config) GroupInstanceID(group string) string {
+	if c.InstanceID == "" {
+		return ""
+	}
+	return group + "." + c.InstanceID
 }
 
 // SaramaConfig returns the Sarama settings every client shares: version,
@@ -195,7 +236,8 @@ func NewPublisher(config Config, logger watermill.LoggerAdapter) (*kafka.Publish
 }
 
 // NewSubscriber returns a Watermill subscriber in consumer group `group`,
-// which starts from the oldest offset the first time it joins.
+// which starts from the oldest offset the first time it joins; with an
+// InstanceID, as a static member (see Config.InstanceID).
 func NewSubscriber(config Config, group string, logger watermill.LoggerAdapter) (*kafka.Subscriber, error) {
 	if group == "" {
 		return nil, errors.New("missing consumer group (NewEventSubscriber reads without one)")
@@ -204,6 +246,7 @@ func NewSubscriber(config Config, group string, logger watermill.LoggerAdapter) 
 	if err != nil {
 		return nil, err
 	}
+	sc.Consumer.Group.InstanceId = config.GroupInstanceID(group)
 	config.setDefaults()
 	return kafka.NewSubscriber(kafka.SubscriberConfig{
 		Brokers:               config.Brokers,
