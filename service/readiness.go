@@ -123,21 +123,32 @@ func (r *readiness) routerRunning(context.Context) error {
 }
 
 // watchKafka probes Kafka every interval until ctx ends, keeping kafkaUp
-// fresh for the upload gate.
+// fresh for the upload gate. While Kafka is down it probes every
+// interval/downFactor: uploads are refused until a probe sees it back, and a
+// broker restarted at once is back within a second.
 func (r *readiness) watchKafka(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := r.kafka(pctx)
 			cancel()
-			if up := err == nil; up != r.kafkaUp.Swap(up) {
+			up := err == nil
+			if up != r.kafkaUp.Swap(up) {
 				r.log.Warn("Kafka status changed", "up", up, "error", err)
+			}
+			if up {
+				timer.Reset(interval)
+			} else {
+				timer.Reset(interval / downFactor)
 			}
 		}
 	}
 }
+
+// downFactor is how much more often watchKafka probes a Kafka that is down.
+const downFactor = 10
