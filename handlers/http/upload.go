@@ -59,7 +59,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	// Watching before sending: no change of the upload can be missed, so
 	// the wait needs to read nothing but what the store hands over.
 	placement := s.deps.App.Queries.Upload.Watch(file.UploadID)
-	sent, err := s.deps.App.Commands.SendUpload.Handle(ctx, command.SendUpload{File: file,
+	// Not cancelled when the client's side of the connection ends: the body
+	// tells of a client gone mid-way (its read fails), and an upload whose
+	// body arrived whole is sent whole even if the client then half-closes.
+	sent, err := s.deps.App.Commands.SendUpload.Handle(context.WithoutCancel(ctx), command.SendUpload{File: file,
 		Body: &limitedReader{r: part, left: s.config.MaxUploadBytes, atEOF: body.stop}})
 	// The body is read: from here on the client only waits for the answer.
 	body.stop()
@@ -152,10 +155,12 @@ func (s *Server) answerUpload(w http.ResponseWriter, r *http.Request, id string,
 			status = http.StatusInsufficientStorage
 		}
 		writeErrorDetails(w, r, status, "the upload failed: "+u.FailureReason, newUploadView(u))
-	case err != nil && ctx.Err() != nil:
-		return // the client left; the upload goes on without it
 	default:
-		// Accepted, not settled yet (or the database is slow to tell).
+		// Accepted, not settled yet (or the database is slow to tell), or
+		// the client stopped waiting: a client that half-closed its side of
+		// the connection still reads, and an answer nobody reads costs
+		// nothing. Returning without one would make net/http send an empty
+		// 200.
 		if u == nil {
 			u = domain.NewUpload(id)
 		}
@@ -261,9 +266,10 @@ func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, id string, e
 	case errors.Is(err, messages.ErrSend):
 		s.deps.Log.ErrorContext(r.Context(), "upload failed: Kafka", "upload_id", id, "error", err)
 		writeError(w, r, http.StatusServiceUnavailable, "Kafka is unavailable; nothing was stored, try again shortly")
-	case r.Context().Err() != nil:
-		s.deps.Log.InfoContext(r.Context(), "client went away during upload", "upload_id", id)
 	default:
+		// The body failed or ended before the multipart form did (io.ErrUnexpectedEOF):
+		// a body cut short, its client half-closed or gone. One still reading
+		// gets its 400; one gone costs a failed write.
 		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("cannot read the file: %v", err))
 	}
 }
