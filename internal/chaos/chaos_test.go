@@ -326,7 +326,11 @@ func (c *cluster) run(t *testing.T, seed uint64, nUploads, nKills int) ([]*uploa
 				if n >= nUploads && killerDone.Load() {
 					return
 				}
-				record(c.upload(seed, n))
+				u := c.upload(seed, n)
+				record(u)
+				if u.outcome == rejected {
+					time.Sleep(100 * time.Millisecond) // as a client backs off on a 503
+				}
 			}
 		}()
 	}
