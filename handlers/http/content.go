@@ -58,6 +58,9 @@ func (s *Server) getContent(w http.ResponseWriter, r *http.Request) {
 	if rng := r.Header.Get("Range"); rng != "" && !strings.HasPrefix(rng, "bytes=") {
 		r.Header.Del("Range")
 	}
+	if !guardRange(w, r, c.File.Size) {
+		return
+	}
 	jw := &jsonErrors{ResponseWriter: w, r: r, describe: contentError}
 	http.ServeContent(jw, r, "", c.File.StoredAt, c.Body)
 	jw.finish()
