@@ -30,6 +30,9 @@ type Adapters struct {
 	Sender   command.UploadSender
 	// Metrics hears what the use cases do.
 	Metrics domain.Metrics
+	// Journal records the uploads this process is sending, so that the
+	// next start aborts those it dies in the middle of (nil: none).
+	Journal command.SendJournal
 	// Notifier wakes the waits of this process (an upload's HTTP request)
 	// when an upload changes; the store hands it every committed record.
 	// Default: a notifier of its own, which only the handlers wake.
@@ -64,7 +67,7 @@ func NewApplication(config Config, a Adapters, log *slog.Logger) (app.Applicatio
 	}
 	return app.Application{
 		Commands: app.Commands{
-			SendUpload:    command.NewSendUploadHandler(a.Sender, 0, log),
+			SendUpload:    command.NewSendUploadHandler(a.Sender, 0, log, command.WithJournal(a.Journal)),
 			RequestDelete: command.NewRequestDeleteHandler(self, a.Commands),
 			StageChunk:    stage,
 			AbortUpload:   command.NewAbortUploadHandler(self, a.Uploads, a.Events),

@@ -17,6 +17,9 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { httpErr <- s.http.Serve(s.listener) }()
 	go s.ready.watchKafka(ctx, 2*time.Second)
 	go s.sweepStalled(ctx)
+	if n := s.app.Commands.SendUpload.AbortLeft(); n > 0 {
+		s.log.Warn("aborting the uploads an earlier run died while sending", "count", n)
+	}
 	s.log.Info("service started", "role", s.config.Role, "http", s.Addr(), "kafka", s.config.KafkaBrokers, "data_dir", s.config.DataDir)
 
 	var runErr error

@@ -110,6 +110,10 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 		return Adapters{}, err
 	}
 	reg.WatchSyncs(disk.Syncs)
+	journal, err := storage.OpenSendJournal(s.config.DataDir, s.config.Instance)
+	if err != nil {
+		return Adapters{}, err
+	}
 	kcfg := s.config.Kafka()
 	wlog := watermillLogger(s.log)
 	if s.pub, err = connectKafka(ctx, kcfg, reg.Watermill(), wlog, s.log); err != nil {
@@ -132,7 +136,7 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 		return Adapters{}, err
 	}
 	a := Adapters{Uploads: store, Read: store, Disk: disk, Events: events, Commands: commands, Sender: sender, Metrics: reg,
-		Notifier: notifier}
+		Notifier: notifier, Journal: journal}
 	if o.uploads != nil {
 		a.Uploads = o.uploads(a.Uploads)
 	}
