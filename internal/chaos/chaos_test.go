@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,7 +40,7 @@ var (
 	seedFlag  = flag.Uint64("chaos.seed", 0, "random seed of contents and kill schedule (0 picks one; it is printed)")
 	withRace  = flag.Bool("chaos.race", false, "build the binary with the race detector (a race then crashes a service and fails the run)")
 	keepData  = flag.Bool("chaos.keep", false, "keep the data directory and the databases for inspection")
-	sweep     = flag.Bool("chaos.sweep", false, "after settling, wait for the stalled-upload sweep to fail the uploads whose senders were killed (about a minute), then require that nothing is left receiving or staged")
+	sweep     = flag.Bool("chaos.sweep", false, "after settling, also wait for the stalled-upload sweep to fail any upload still receiving (none should be: a killed service aborts at its next start the uploads it died sending)")
 )
 
 // The services' group prefix (BAUM_CONSUMER_GROUP_PREFIX default).
@@ -125,14 +126,18 @@ func TestChaos(t *testing.T) {
 	}
 	settleStart := time.Now()
 	testsystem.WaitSettled(t, c.brokers, groupPrefix, 5*time.Minute)
+	// Every killed service was started again and aborted the uploads it
+	// died sending (its send journal): nothing may stay receiving or staged.
+	left := c.leftover(t)
+	left.clearedAfter = c.waitCleared(t, clearDeadline)
 	if *sweep {
 		c.waitSwept(t, 5*time.Minute)
 		testsystem.WaitSettled(t, c.brokers, groupPrefix, 5*time.Minute)
 	}
 	settleTime := time.Since(settleStart)
 
-	report := c.check(t, uploads, *sweep)
-	report.kills = kills
+	report := c.check(t, uploads, true)
+	report.kills, report.left = kills, left
 	report.print(t, seed, uploadTime, settleTime, time.Since(began))
 
 	// After all that, a graceful stop still works.
@@ -230,6 +235,63 @@ func startCluster(t *testing.T) *cluster {
 		c.waitReady(t, role, 2*time.Minute)
 	}
 	return c
+}
+
+// clearDeadline bounds the wait, after settling, for the uploads whose
+// senders were killed to be aborted and dropped everywhere.
+const clearDeadline = 30 * time.Second
+
+// leftover is what the services still have of uploads that never came
+// through: upload rows receiving, staged files and their bytes.
+type leftover struct {
+	receiving, files int
+	bytes            int64
+	clearedAfter     time.Duration // until none was left; -1: not within clearDeadline
+}
+
+func (c *cluster) leftover(t *testing.T) leftover {
+	t.Helper()
+	var l leftover
+	for _, role := range messages.Services() {
+		conn, err := pgx.Connect(t.Context(), dbURL(testsystem.PostgresURL(), c.dbPrefix+"_"+string(role)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		err = conn.QueryRow(t.Context(), "SELECT count(*) FROM uploads WHERE state = 'receiving'").Scan(&n)
+		conn.Close(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.receiving += n
+		entries, err := os.ReadDir(filepath.Join(c.dataDirs[role], "staging"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && !strings.HasPrefix(e.Name(), ".") {
+				l.files++
+				l.bytes += info.Size()
+			}
+		}
+	}
+	return l
+}
+
+// waitCleared waits until no upload is receiving and nothing is staged, and
+// returns how long that took (-1: not within timeout).
+func (c *cluster) waitCleared(t *testing.T, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if l := c.leftover(t); l.receiving == 0 && l.files == 0 {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			return -1
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitSwept waits until neither service has an upload still receiving: the
@@ -343,12 +405,12 @@ func (c *cluster) run(t *testing.T, seed uint64, nUploads, nKills int) ([]*uploa
 	slices.Sort(positions)
 	first := r.IntN(len(faultTargets))
 	var kills []kill
-	for i := 0; i < len(positions); i++ {
+	for i, fault := 0, 0; i < len(positions); i, fault = i+1, fault+1 {
 		for int(next.Load()) < positions[i] {
 			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(r.IntN(300)) * time.Millisecond)
-		target := faultTargets[(first+i)%len(faultTargets)]
+		target := faultTargets[(first+fault)%len(faultTargets)]
 		var done []kill
 		if target == brokerTarget {
 			done = []kill{c.faultBroker(t, r, begin)}

@@ -70,10 +70,11 @@ type report struct {
 	probes                                                   int // uploads made by recover
 	all                                                      []*upload
 	lost, misplaced, duplicated, corrupt, orphaned, totals   int
-	poisoned                                                 int // messages in the poison topic: none is malformed here, so each is a bug
-	receiving                                                int // upload rows of vanished senders, awaiting the stalled-upload sweep
-	stalled                                                  int // upload rows the sweep failed
-	swept                                                    bool
+	poisoned                                                 int      // messages in the poison topic: none is malformed here, so each is a bug
+	receiving                                                int      // upload rows still receiving when checked
+	stalled                                                  int      // upload rows the sweep failed
+	strict                                                   bool     // nothing may be left receiving or staged
+	left                                                     leftover // what was still receiving or staged right after settling
 	held                                                     map[messages.Service][2]int64
 	failures                                                 []string
 }
@@ -100,18 +101,19 @@ func (r *report) fail(format string, args ...any) {
 //     stored file, a stored file also left in staging, a staged file whose
 //     upload row does not still wait for chunks, an upload row stuck in
 //     "counting" with nothing left to handle.
-//     An upload row in "receiving" with its staged file is NOT an orphan: its
-//     sender died mid-upload and the stalled-upload sweep fails it after
-//     BAUM_STALLED_UPLOAD_AFTER. It must belong to an upload that was not
-//     accepted. With -chaos.sweep the run waits for the sweep, and then any
-//     row still receiving, and any staged file at all, is an orphan.
+//     An upload row in "receiving" with its staged file belongs to an
+//     upload whose sender died mid-upload (its service was killed); it must
+//     not be accepted. The killed service, started again, aborts it (its
+//     send journal), so when strict (the chaos run: every killed service is
+//     started again), any row still receiving and any staged file at all is
+//     an orphan.
 //   - totals: a service whose totals differ from the sum and number of the
 //     files it lists, or whose list differs from its files table.
 //   - poisoned: a message in the poison topic. Every message of the run is
 //     valid, so a poisoned one is a handler failing for good where it should
 //     have succeeded or retried.
-func (c *cluster) check(t *testing.T, uploads []*upload, swept bool) *report {
-	r := &report{held: map[messages.Service][2]int64{}, swept: swept}
+func (c *cluster) check(t *testing.T, uploads []*upload, strict bool) *report {
+	r := &report{held: map[messages.Service][2]int64{}, strict: strict}
 	r.poisoned = c.poisoned(t)
 	if r.poisoned > 0 {
 		r.fail("poisoned: %d messages in %s; see the services' \"message poisoned\" log lines", r.poisoned, messages.TopicPoison)
@@ -280,9 +282,9 @@ func (c *cluster) check(t *testing.T, uploads []*upload, swept bool) *report {
 			case u.state != "receiving" || u.staged || u.stagingError != "":
 				r.orphaned++
 				r.fail("orphaned: %s has a staged file %s whose upload no longer needs it: %+v", role, id, *u)
-			case swept:
+			case strict:
 				r.orphaned++
-				r.fail("orphaned: %s has a staged file %s after the stalled-upload sweep: %+v", role, id, *u)
+				r.fail("orphaned: %s has a staged file %s after settling (its sender was started again and should have aborted it): %+v", role, id, *u)
 			}
 		}
 		for _, u := range s.uploads {
@@ -296,9 +298,9 @@ func (c *cluster) check(t *testing.T, uploads []*upload, swept bool) *report {
 				r.fail("orphaned: %s's upload %s (%s) is stuck in counting with nothing left to handle", role, u.id, u.name)
 			case "receiving":
 				r.receiving++
-				if swept {
+				if strict {
 					r.orphaned++
-					r.fail("orphaned: %s's upload %s (%s) is still receiving after the stalled-upload sweep", role, u.id, u.name)
+					r.fail("orphaned: %s's upload %s (%s) is still receiving after settling (its sender was started again and should have aborted it)", role, u.id, u.name)
 				}
 				if up := byName[u.name]; up != nil && up.outcome == accepted {
 					r.lost++
@@ -541,11 +543,8 @@ func (r *report) print(t *testing.T, seed uint64, uploadTime, settleTime, total 
 	for _, role := range messages.Services() {
 		fmt.Fprintf(&b, "%s holds %d files, %d bytes\n", role, r.held[role][0], r.held[role][1])
 	}
-	if r.swept {
-		fmt.Fprintf(&b, "waited for the stalled-upload sweep: %d upload rows left receiving, %d failed as stalled\n", r.receiving, r.stalled)
-	} else {
-		fmt.Fprintf(&b, "%d upload rows are still receiving (senders killed mid-upload; the stalled-upload sweep fails them; -chaos.sweep waits for it)\n", r.receiving)
-	}
+	fmt.Fprintf(&b, "right after settling: %d upload rows receiving, %d staged files (%d bytes); nothing receiving or staged %s later; at the check: %d receiving, %d failed as stalled by the sweep\n",
+		r.left.receiving, r.left.files, r.left.bytes, fmtWait(r.left.clearedAfter), r.receiving, r.stalled)
 	t.Log(b.String())
 	if n := r.lost + r.misplaced + r.duplicated + r.corrupt + r.orphaned + r.totals + r.poisoned; n > 0 {
 		t.Errorf("%d breaches of the invariants", n)
