@@ -17,10 +17,11 @@ type File struct {
 	ZeroBits    uint64
 	OneBits     uint64
 	StoredAt    time.Time
+	// StoredIn lists the services that hold the file, as this service knows
+	// it from the events (Upload.Holders), zeros first. It is not part of
+	// the file's metadata: the read model joins it from the upload's record.
+	StoredIn []messages.Service
 }
-
-// Placement lists the services the placement rule puts this file in.
-func (f File) Placement() []messages.Service { return messages.Keepers(f.ZeroBits, f.OneBits) }
 
 // Totals sums what a service holds.
 type Totals struct {

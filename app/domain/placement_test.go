@@ -3,6 +3,7 @@ package domain_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
@@ -108,5 +109,30 @@ func TestFailureBeforeTheDecisionFails(t *testing.T) {
 	}
 	if decided, _ := u.RecordCount(counted(messages.Ones, 8, 2)); decided {
 		t.Fatal("a failed upload was decided")
+	}
+}
+
+// Where a file is held follows the events: the keepers while they store
+// it, then those that reported FileStored, less those whose FileDeleted came.
+func TestHoldersFollowStoresAndDeletes(t *testing.T) {
+	both := []messages.Service{messages.Zeros, messages.Ones}
+	u := domain.NewUpload("u")
+	if h := u.Holders(); len(h) != 0 {
+		t.Fatalf("undecided upload held in %v", h)
+	}
+	u.RecordCount(counted(messages.Zeros, 8, 2))
+	u.RecordCount(counted(messages.Ones, 8, 2))
+	u.RecordStored(messages.Zeros) // zeros' own, at its decision
+	if h := u.Holders(); !slices.Equal(h, both) {
+		t.Fatalf("a tie being stored is held in %v, want both keepers", h)
+	}
+	u.RecordStored(messages.Ones)
+	u.RecordDeleted(messages.Zeros)
+	if h, f := u.Holders(), u.File(time.Time{}); !slices.Equal(h, []messages.Service{messages.Ones}) || !slices.Equal(f.StoredIn, h) {
+		t.Fatalf("after zeros deleted its copy: held in %v, the file says %v; want [ones]", h, f.StoredIn)
+	}
+	u.RecordDeleted(messages.Ones)
+	if h := u.Holders(); len(h) != 0 {
+		t.Fatalf("after both deleted: held in %v", h)
 	}
 }

@@ -135,7 +135,21 @@ func (u *Upload) RecordStored(s messages.Service) bool {
 // File returns the metadata of the file this upload brought.
 func (u *Upload) File(storedAt time.Time) File {
 	return File{ID: u.ID, Name: u.Name, ContentType: u.ContentType, Size: u.Size, SHA256: u.SHA256,
-		ZeroBits: deref(u.ZeroBits), OneBits: deref(u.OneBits), StoredAt: storedAt}
+		ZeroBits: deref(u.ZeroBits), OneBits: deref(u.OneBits), StoredAt: storedAt, StoredIn: u.Holders()}
+}
+
+// Holders lists the services that hold the upload's file as far as this
+// service knows, zeros first: the keepers, less those whose FileDeleted came.
+// Once placed, every keeper reported FileStored, so a keeper missing from
+// StoredIn deleted its copy. Decided but not placed yet, the keepers not
+// heard from are still storing it (a keeper's own FileStored precedes, in
+// the upload's partition, any FileDeleted of the others, so a keeper's
+// record is placed before it can see a delete).
+func (u *Upload) Holders() []messages.Service {
+	if u.Decided() && u.State != Placed && u.State != Failed {
+		return slices.Clone(u.Keepers)
+	}
+	return slices.Clone(u.StoredIn)
 }
 
 func deref(p *uint64) uint64 {

@@ -319,8 +319,22 @@ func TestLsGetRm(t *testing.T) {
 		t.Errorf("rm from a service that does not hold it: exit %d, want %d", code, exitNotFound)
 	}
 
+	// One copy of the tie goes: ls then shows it where it is left.
+	stdout, stderr, code = c.run("", "rm", "--service", "zeros", ids["tie.bin"])
+	if code != exitOK || !strings.Contains(stdout, "deleted "+ids["tie.bin"]+" from zeros") {
+		t.Fatalf("rm --service zeros: exit %d\n%s%s", code, stdout, stderr)
+	}
+	testsystem.Eventually(t, 20*time.Second, func() string {
+		stdout, _, _ := c.run("", "ls")
+		for _, line := range strings.Split(stdout, "\n") {
+			if strings.HasPrefix(line, ids["tie.bin"]) && strings.Fields(line)[1] == "ones" {
+				return ""
+			}
+		}
+		return "ls does not show the tie in ones alone:\n" + stdout
+	})
 	stdout, stderr, code = c.run("", "rm", ids["tie.bin"])
-	if code != exitOK || !strings.Contains(stdout, "deleted "+ids["tie.bin"]+" from zeros,ones") {
+	if code != exitOK || !strings.Contains(stdout, "deleted "+ids["tie.bin"]+" from ones") {
 		t.Fatalf("rm: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for _, svc := range messages.Services() {

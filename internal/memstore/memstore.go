@@ -19,6 +19,7 @@ import (
 	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/app/query"
+	"github.com/baum-store/baum/messages"
 )
 
 // Store is an in-memory command.Uploads and query.ReadModel.
@@ -176,7 +177,7 @@ func (m *Store) Files(_ context.Context, after string, limit int) (domain.Totals
 	var page []domain.File
 	for _, id := range ids {
 		if strings.Compare(id, after) > 0 && len(page) < limit {
-			page = append(page, m.files[id])
+			page = append(page, m.held(m.files[id]))
 		}
 	}
 	return m.totals, page, nil
@@ -190,5 +191,16 @@ func (m *Store) File(_ context.Context, id string) (domain.File, error) {
 	if !ok {
 		return f, fmt.Errorf("file %s: %w", id, domain.ErrNotFound)
 	}
-	return f, nil
+	return m.held(f), nil
+}
+
+// held fills in where the file is held from its upload's record, as the
+// PostgreSQL read model joins it.
+func (m *Store) held(f domain.File) domain.File {
+	if u, ok := m.uploads[f.ID]; ok {
+		f.StoredIn = u.Holders()
+	} else {
+		f.StoredIn = messages.Keepers(f.ZeroBits, f.OneBits)
+	}
+	return f
 }
