@@ -116,7 +116,7 @@ func (h *PlaceFileHandler) decide(ctx context.Context, u *domain.Upload, e *mess
 		return p, err
 	}
 	p.promoted = true
-	if err := files.Add(ctx, u.File(time.Now().UTC())); err != nil {
+	if err := files.Add(ctx, u.File()); err != nil {
 		return p, err
 	}
 	u.Kept = true
@@ -172,5 +172,5 @@ func (h *PlaceFileHandler) act(ctx context.Context, e *messages.BitsCounted, p p
 
 func (h *PlaceFileHandler) stored(u *domain.Upload) messages.FileStored {
 	return messages.FileStored{FileID: u.ID, Service: h.self, Name: u.Name, ContentType: u.ContentType,
-		Size: u.Size, SHA256: u.SHA256, ZeroBits: *u.ZeroBits, OneBits: *u.OneBits, At: time.Now().UTC()}
+		Size: u.Size, SHA256: u.SHA256, ZeroBits: *u.ZeroBits, OneBits: *u.OneBits, At: u.File().StoredAt}
 }

@@ -128,11 +128,27 @@ func TestHoldersFollowStoresAndDeletes(t *testing.T) {
 	}
 	u.RecordStored(messages.Ones)
 	u.RecordDeleted(messages.Zeros)
-	if h, f := u.Holders(), u.File(time.Time{}); !slices.Equal(h, []messages.Service{messages.Ones}) || !slices.Equal(f.StoredIn, h) {
+	if h, f := u.Holders(), u.File(); !slices.Equal(h, []messages.Service{messages.Ones}) || !slices.Equal(f.StoredIn, h) {
 		t.Fatalf("after zeros deleted its copy: held in %v, the file says %v; want [ones]", h, f.StoredIn)
 	}
 	u.RecordDeleted(messages.Ones)
 	if h := u.Holders(); len(h) != 0 {
 		t.Fatalf("after both deleted: held in %v", h)
+	}
+}
+
+// The count that decides dates the decision, as the database keeps times:
+// every service decides on the same count, so all agree on the file's
+// stored_at.
+func TestTheDecidingCountDatesTheFile(t *testing.T) {
+	u := domain.NewUpload("u")
+	first, last := counted(messages.Zeros, 8, 2), counted(messages.Ones, 8, 2)
+	first.At = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	last.At = time.Date(2026, 1, 2, 3, 4, 6, 123456789, time.FixedZone("CET", 3600))
+	u.RecordCount(first)
+	u.RecordCount(last)
+	want := time.Date(2026, 1, 2, 2, 4, 6, 123456000, time.UTC)
+	if f := u.File(); !u.DecidedAt.Equal(want) || u.DecidedAt.Location() != time.UTC || !f.StoredAt.Equal(want) {
+		t.Fatalf("decided at %s, file stored at %s; want %s", u.DecidedAt, f.StoredAt, want)
 	}
 }

@@ -47,8 +47,12 @@ type Upload struct {
 	// both counts are known.
 	messages.Tally
 	StoredIn []messages.Service // keepers that reported FileStored
-	Kept     bool               // this service committed the file
-	Deleted  bool               // this service held the file and deleted it
+	// DecidedAt is when the placement was decided: the time of the
+	// BitsCounted that completed both counts. Every keeper stores the file
+	// with it as its stored_at, so the file has one stored_at everywhere.
+	DecidedAt time.Time
+	Kept      bool // this service committed the file
+	Deleted   bool // this service held the file and deleted it
 
 	FailureReason string
 	FailureDetail string
@@ -104,10 +108,24 @@ func (u *Upload) RecordCount(e messages.BitsCounted) (decided bool, err error) {
 		return false, nil
 	}
 	decided, err = u.Tally.Record(e)
-	if decided && u.State == Receiving {
-		u.State = Counting
+	if decided {
+		u.DecidedAt = decisionTime(e.At)
+		if u.State == Receiving {
+			u.State = Counting
+		}
 	}
 	return decided, err
+}
+
+// decisionTime is the time a count carries, as the database keeps it
+// (microseconds, UTC), so that an answer made from the record in memory
+// says what a read of it says. A count without one (sent by hand) is
+// dated on arrival.
+func decisionTime(at time.Time) time.Time {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return at.UTC().Truncate(time.Microsecond)
 }
 
 // Keeps reports whether service s is a decided keeper.
@@ -132,8 +150,13 @@ func (u *Upload) RecordStored(s messages.Service) bool {
 	return true
 }
 
-// File returns the metadata of the file this upload brought.
-func (u *Upload) File(storedAt time.Time) File {
+// File returns the metadata of the file this upload brought, stored at
+// DecidedAt (a record decided before it was kept: when it last changed).
+func (u *Upload) File() File {
+	storedAt := u.DecidedAt
+	if storedAt.IsZero() {
+		storedAt = u.UpdatedAt
+	}
 	return File{ID: u.ID, Name: u.Name, ContentType: u.ContentType, Size: u.Size, SHA256: u.SHA256,
 		ZeroBits: deref(u.ZeroBits), OneBits: deref(u.OneBits), StoredAt: storedAt, StoredIn: u.Holders()}
 }

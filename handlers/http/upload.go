@@ -145,7 +145,7 @@ func (s *Server) answerUpload(w http.ResponseWriter, r *http.Request, id string,
 	switch {
 	case err == nil && u.State == domain.Placed:
 		w.Header().Set("Location", "/data/"+u.ID)
-		writeJSON(w, http.StatusCreated, newFileView(u.File(u.UpdatedAt)))
+		writeJSON(w, http.StatusCreated, newFileView(u.File()))
 	case err == nil && u.State == domain.Failed:
 		status := http.StatusInternalServerError
 		if u.FailureReason == messages.ReasonStorageFull {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -76,7 +75,7 @@ func TestUpdateHoldsTheRowLockedAndCommitsAtomically(t *testing.T) {
 		u.Describe("a.bin", "text/plain", "test")
 		zero, one := uint64(4), uint64(4)
 		u.Size, u.SHA256, u.ZeroBits, u.OneBits = 1, strings.Repeat("a", 64), &zero, &one
-		return files.Add(ctx, u.File(time.Now()))
+		return files.Add(ctx, u.File())
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +95,7 @@ func TestUpdateHoldsTheRowLockedAndCommitsAtomically(t *testing.T) {
 		u.Name = "b.bin"
 		zero, one := uint64(8), uint64(0)
 		u.ZeroBits, u.OneBits = &zero, &one
-		f := u.File(time.Now())
+		f := u.File()
 		f.ID = uuid.NewString()
 		if err := files.Add(ctx, f); err != nil {
 			return err
@@ -207,11 +206,11 @@ func TestConcurrentUpdatesShareCommits(t *testing.T) {
 				case 9: // zero + one bits ≠ 8 × size: the database's CHECK refuses it
 					zero, one := uint64(1), uint64(1)
 					u.Size, u.SHA256, u.ZeroBits, u.OneBits = 1, strings.Repeat("b", 64), &zero, &one
-					return files.Add(ctx, u.File(time.Now()))
+					return files.Add(ctx, u.File())
 				}
 				zero, one := uint64(8), uint64(0)
 				u.Size, u.SHA256, u.ZeroBits, u.OneBits = 1, strings.Repeat("a", 64), &zero, &one
-				return files.Add(ctx, u.File(time.Now()))
+				return files.Add(ctx, u.File())
 			})
 		})
 	}
