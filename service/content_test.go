@@ -278,7 +278,9 @@ func postFile(t testing.TB, sys *testsystem.System, role messages.Service, filen
 
 func TestDownloadNamesTheFileSafelyAndTypesIt(t *testing.T) {
 	sys := testsystem.Start(t, nil)
-	text := []byte("Hello, world. Plain text for the sniffer.\n")
+	text := []byte("Hello, world. Plain text, which nothing sniffs.\n")
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	const octets = "application/octet-stream"
 	type want struct {
 		name        string // as a client reads Content-Disposition
 		ascii       string // the plain filename= fallback
@@ -305,6 +307,12 @@ func TestDownloadNamesTheFileSafelyAndTypesIt(t *testing.T) {
 		if ct := res.Header.Get("Content-Type"); ct != w.contentType {
 			t.Errorf("Content-Type %q, want %q", ct, w.contentType)
 		}
+		// One content type: the metadata says what the download says.
+		var f api.File
+		sys.Get(t, role, "/data/"+id).JSON(t, &f)
+		if f.ContentType != res.Header.Get("Content-Type") {
+			t.Errorf("metadata says content_type %q, the download %q", f.ContentType, res.Header.Get("Content-Type"))
+		}
 	}
 
 	// Through HTTP, as a browser or curl sends them.
@@ -316,10 +324,14 @@ func TestDownloadNamesTheFileSafelyAndTypesIt(t *testing.T) {
 	}{
 		{"Grüße, 世界.txt", "text/plain; charset=utf-8", text, "Grüße, 世界.txt",
 			want{"Grüße, 世界.txt", "Gr__e, __.txt", "text/plain; charset=utf-8"}},
-		{"../x", "", text, "x", want{"x", "x", "text/plain; charset=utf-8"}},                                                        // multipart keeps the last element only
-		{`..\..\evil.exe`, "application/octet-stream", text, "evil.exe", want{"evil.exe", "evil.exe", "text/plain; charset=utf-8"}}, // a Windows path: its last element only
+		{"../x", "", text, "x", want{"x", "x", octets}},                                    // multipart keeps the last element only
+		{`..\..\evil.exe`, octets, text, "evil.exe", want{"evil.exe", "evil.exe", octets}}, // a Windows path: its last element only
 		{"page.html", "text/html", []byte("<html><script>alert(1)</script></html>"), "page.html", want{"page.html", "page.html", "text/html"}},
-		{"picture.png", "", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "picture.png", want{"picture.png", "picture.png", "image/png"}},
+		// Bytes that look like something are still what was declared, or
+		// octet-stream when nothing was: never sniffed.
+		{"picture.png", "", png, "picture.png", want{"picture.png", "picture.png", octets}},
+		{"declared-octets.png", octets, png, "declared-octets.png", want{"declared-octets.png", "declared-octets.png", octets}},
+		{"bad-type.bin", "nonsense", png, "bad-type.bin", want{"bad-type.bin", "bad-type.bin", octets}},
 		{"declared.bin", "image/gif; name=x", text, "declared.bin", want{"declared.bin", "declared.bin", "image/gif; name=x"}},
 	}
 	for _, c := range httpCases {
@@ -343,12 +355,12 @@ func TestDownloadNamesTheFileSafelyAndTypesIt(t *testing.T) {
 		name string
 		want want
 	}{
-		{"../x", want{".._x", ".._x", "text/plain; charset=utf-8"}},
-		{"/etc/passwd", want{"_etc_passwd", "_etc_passwd", "text/plain; charset=utf-8"}},
-		{"line\r\nSet-Cookie: a=b.txt", want{"lineSet-Cookie: a=b.txt", "lineSet-Cookie: a=b.txt", "text/plain; charset=utf-8"}},
-		{`quote " and \ backslash.txt`, want{`quote " and _ backslash.txt`, `quote _ and _ backslash.txt`, "text/plain; charset=utf-8"}},
-		{"\u202Etxt.exe", want{"txt.exe", "txt.exe", "text/plain; charset=utf-8"}},
-		{"..", want{"", "", "text/plain; charset=utf-8"}}, // becomes the id
+		{"../x", want{".._x", ".._x", octets}},
+		{"/etc/passwd", want{"_etc_passwd", "_etc_passwd", octets}},
+		{"line\r\nSet-Cookie: a=b.txt", want{"lineSet-Cookie: a=b.txt", "lineSet-Cookie: a=b.txt", octets}},
+		{`quote " and \ backslash.txt`, want{`quote " and _ backslash.txt`, `quote _ and _ backslash.txt`, octets}},
+		{"\u202Etxt.exe", want{"txt.exe", "txt.exe", octets}},
+		{"..", want{"", "", octets}}, // becomes the id
 	}
 	for _, c := range busCases {
 		t.Run(fmt.Sprintf("bus %q", c.name), func(t *testing.T) {

@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"mime"
+	"strings"
 	"time"
 
 	"github.com/baum-store/baum/messages"
@@ -27,4 +29,22 @@ type File struct {
 type Totals struct {
 	TotalSize int64
 	Count     int64
+}
+
+// OctetStream is the media type of a file whose type is unknown.
+const OctetStream = "application/octet-stream"
+
+// MediaType is the media type a file is served with and described by:
+// the one its upload declared, in canonical form, or application/octet-stream
+// when it declared none or one that does not parse. Nothing is guessed from
+// the bytes, so the metadata and the download always say the same.
+func MediaType(declared string) string {
+	mt, params, err := mime.ParseMediaType(declared)
+	if err != nil || !strings.Contains(mt, "/") {
+		return OctetStream // Go's parser takes a lone token ("attachment") too
+	}
+	if out := mime.FormatMediaType(mt, params); out != "" {
+		return out
+	}
+	return OctetStream
 }

@@ -152,3 +152,19 @@ func TestTheDecidingCountDatesTheFile(t *testing.T) {
 		t.Fatalf("decided at %s, file stored at %s; want %s", u.DecidedAt, f.StoredAt, want)
 	}
 }
+
+func TestMediaTypeIsTheDeclaredOneOrOctetStream(t *testing.T) {
+	for declared, want := range map[string]string{
+		"":                          domain.OctetStream,
+		"application/octet-stream":  domain.OctetStream,
+		"IMAGE/PNG":                 "image/png",
+		"text/plain; Charset=utf-8": "text/plain; charset=utf-8",
+		"attachment":                domain.OctetStream,
+		"text/":                     domain.OctetStream,
+		"a/b; c":                    domain.OctetStream,
+	} {
+		if got := domain.MediaType(declared); got != want {
+			t.Errorf("MediaType(%q) = %q, want %q", declared, got, want)
+		}
+	}
+}

@@ -157,7 +157,7 @@ func (u *Upload) File() File {
 	if storedAt.IsZero() {
 		storedAt = u.UpdatedAt
 	}
-	return File{ID: u.ID, Name: u.Name, ContentType: u.ContentType, Size: u.Size, SHA256: u.SHA256,
+	return File{ID: u.ID, Name: u.Name, ContentType: MediaType(u.ContentType), Size: u.Size, SHA256: u.SHA256,
 		ZeroBits: deref(u.ZeroBits), OneBits: deref(u.OneBits), StoredAt: storedAt, StoredIn: u.Holders()}
 }
 

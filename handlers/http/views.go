@@ -7,7 +7,7 @@ import (
 )
 
 func newFileView(f domain.File) api.File {
-	return api.File{ID: f.ID, Name: f.Name, ContentType: f.ContentType, Size: f.Size, SHA256: f.SHA256,
+	return api.File{ID: f.ID, Name: f.Name, ContentType: domain.MediaType(f.ContentType), Size: f.Size, SHA256: f.SHA256,
 		ZeroBits: f.ZeroBits, OneBits: f.OneBits, StoredIn: nonNil(f.StoredIn), StoredAt: f.StoredAt.UTC()}
 }
 
