@@ -2,8 +2,12 @@ package service_test
 
 import (
 	"bytes"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/baum-store/baum/handlers/http/api"
 
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
@@ -37,5 +41,41 @@ func TestTheFileHasOneStoredAtEverywhere(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Ids are UUIDs, which compare case-insensitively: an id in capitals names
+// the same file and upload, on every route that takes one.
+func TestIdsAreCaseInsensitive(t *testing.T) {
+	sys := testsystem.Start(t, nil)
+	z := messages.Zeros
+	f := uploadFile(t, sys, z, "case.bin", make([]byte, 100))
+	upper := strings.ToUpper(f.ID)
+	for _, path := range []string{"/data/" + upper, "/data/" + upper + "/content", "/data/uploads/" + upper} {
+		res := sys.Get(t, z, path)
+		if res.Status != http.StatusOK {
+			t.Errorf("GET %s: %d %s", path, res.Status, res.Body)
+		}
+	}
+	var meta api.File
+	sys.Get(t, z, "/data/"+upper).JSON(t, &meta)
+	if meta.ID != f.ID {
+		t.Errorf("GET /data/%s answers id %q, want the canonical %q", upper, meta.ID, f.ID)
+	}
+	var page api.FileList
+	sys.Get(t, z, "/data?after="+upper).JSON(t, &page)
+	if page.Count != 1 || len(page.ListMetadata) != 0 {
+		t.Errorf("GET /data?after=<the only id, in capitals>: %+v", page)
+	}
+	for _, bad := range []string{"{" + f.ID + "}", strings.ReplaceAll(f.ID, "-", ""), "urn:uuid:" + f.ID} {
+		if res := sys.Get(t, z, "/data/"+bad); res.Status != http.StatusBadRequest {
+			t.Errorf("GET /data/%s: %d, want 400 (ids are written 8-4-4-4-12)", bad, res.Status)
+		}
+	}
+	if res := deleteFile(t, sys, z, upper); res.Status != http.StatusNoContent {
+		t.Fatalf("DELETE /data/%s: %d %s", upper, res.Status, res.Body)
+	}
+	if res := sys.Get(t, z, "/data/"+f.ID); res.Status != http.StatusNotFound {
+		t.Errorf("after DELETE in capitals, GET /data/%s: %d", f.ID, res.Status)
 	}
 }

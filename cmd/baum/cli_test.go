@@ -291,6 +291,9 @@ func TestLsGetRm(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &meta); err != nil || code != exitOK || meta.SHA256 != hexSum(tie) || meta.Size != 1500 {
 		t.Errorf("get --meta: exit %d, %+v (%v)", code, meta, err)
 	}
+	if stdout, _, code := c.run("", "get", "--meta", strings.ToUpper(ids["tie.bin"])); code != exitOK || !strings.Contains(stdout, ids["tie.bin"]) {
+		t.Errorf("get --meta of the id in capitals: exit %d\n%s", code, stdout)
+	}
 	t.Run("content", func(t *testing.T) {
 		if res := sys.Get(t, messages.Zeros, "/data/"+ids["zeros.bin"]+"/content"); res.Status == http.StatusNotFound && strings.Contains(string(res.Body), "no such endpoint") {
 			t.Skip("the services serve no GET /data/{id}/content yet")

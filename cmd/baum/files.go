@@ -297,11 +297,11 @@ func oneID(cmd string, args []string) (string, error) {
 	if len(args) != 1 {
 		return "", usagef("%s: name exactly one file id", cmd)
 	}
-	id := args[0]
-	if u, err := uuid.Parse(id); err != nil || u.String() != id {
-		return "", usagef("%s: %q is not a file id (a lowercase UUID)", cmd, id)
+	u, err := uuid.Parse(args[0])
+	if err != nil || len(args[0]) != 36 {
+		return "", usagef("%s: %q is not a file id (a UUID)", cmd, args[0])
 	}
-	return id, nil
+	return u.String(), nil // ids are kept lowercase; any case names them
 }
 
 func plural(n int64, noun string) string {

@@ -25,9 +25,12 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Limit = n
 	}
-	if q.After != "" && !validID(q.After) {
-		writeError(w, r, http.StatusBadRequest, "after must be a file id (a UUID) from a previous page's next")
-		return
+	if q.After != "" {
+		var ok bool
+		if q.After, ok = canonicalID(q.After); !ok {
+			writeError(w, r, http.StatusBadRequest, "after must be a file id (a UUID) from a previous page's next")
+			return
+		}
 	}
 	page, err := s.deps.App.Queries.ListFiles.Handle(r.Context(), q)
 	if err != nil {
@@ -72,19 +75,26 @@ func (s *Server) getUpload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, newUploadView(u))
 }
 
+// pathID returns the {id} of the path in canonical form, or answers 400.
 func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := chi.URLParam(r, "id")
-	if !validID(id) {
-		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("%q is not an id (ids are UUIDs)", truncate(id, 64)))
+	raw := chi.URLParam(r, "id")
+	id, ok := canonicalID(raw)
+	if !ok {
+		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("%q is not an id (ids are UUIDs)", truncate(raw, 64)))
 		return "", false
 	}
 	return id, true
 }
 
-// validID accepts only the canonical lowercase form, the one ids are issued in.
-func validID(id string) bool {
-	u, err := uuid.Parse(id)
-	return err == nil && u.String() == id
+// canonicalID accepts a UUID in its 8-4-4-4-12 form, in any case (RFC 9562
+// compares them case-insensitively), and returns it lowercase, the form ids
+// are issued and kept in.
+func canonicalID(s string) (string, bool) {
+	u, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		return "", false
+	}
+	return u.String(), true
 }
 
 func (s *Server) queryFailed(w http.ResponseWriter, r *http.Request, err error) {
