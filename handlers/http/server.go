@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/messages"
@@ -121,13 +122,12 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{config: config, deps: deps, openAPIDoc: doc, docsUI: newDocs(deps.Self)}
 	r := chi.NewRouter()
-	r.Use(s.correlate, s.logRequests, s.recoverPanics)
+	// Every GET answers HEAD too (RFC 9110 §9.3.2): the same headers, no body.
+	r.Use(s.correlate, s.logRequests, s.recoverPanics, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
-	})
+	r.MethodNotAllowed(s.methodNotAllowed)
 	// GET /data/upload would otherwise match GET /data/{id}.
 	r.Handle("/data/upload", onlyMethods{http.MethodPost})
 	r.Post("/data/upload", s.upload)
@@ -149,6 +149,20 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 	r.Get(docsBase+"/{asset}", s.docs)
 	s.router = r
 	return s, nil
+}
+
+// methodNotAllowed answers 405 with Allow, the methods the path serves
+// (RFC 9110 §15.5.6).
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if s.router.Match(chi.NewRouteContext(), m, r.URL.Path) ||
+			m == http.MethodHead && s.router.Match(chi.NewRouteContext(), http.MethodGet, r.URL.Path) {
+			allowed = append(allowed, m)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
 }
 
 // onlyMethods answers 405 with Allow for every method a path does not
