@@ -85,14 +85,28 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if rc := chi.RouteContext(r.Context()); rc != nil {
 			route = rc.RoutePattern()
 		}
-		s.deps.Metrics.ObserveHTTP(route, r.Method, rec.status, time.Since(start))
+		status := rec.status
+		switch {
+		case status == 0 && r.Context().Err() != nil:
+			// The client went away before any answer: no status was sent;
+			// 499 (nginx's "client closed request") says so.
+			status = statusClientClosed
+		case status == 0:
+			status = http.StatusOK // what net/http sends for a handler that wrote nothing
+		}
+		s.deps.Metrics.ObserveHTTP(route, r.Method, status, time.Since(start))
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			return
 		}
 		s.deps.Log.InfoContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "bytes", rec.bytes, "duration_ms", time.Since(start).Milliseconds())
+			"status", status, "bytes", rec.bytes, "duration_ms", time.Since(start).Milliseconds(),
+			"remote_addr", r.RemoteAddr, "user_agent", r.UserAgent())
 	})
 }
+
+// statusClientClosed is logged (and counted) for a request whose client
+// left before it was answered.
+const statusClientClosed = 499
 
 func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
