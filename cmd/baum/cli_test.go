@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -373,13 +374,24 @@ func TestProgressLine(t *testing.T) {
 	p := &progress{total: 4 << 20, files: 3}
 	p.bytes.Store(1 << 20)
 	p.filesDone.Store(1)
-	if got, want := p.line(2*time.Second), "[======>                 ]  25%  1.0 MiB / 4.0 MiB  512.0 KiB/s  1/3 files"; got != want {
+	if got, want := p.line(2*time.Second), "[======>                 ]  25%  1.0 MiB / 4.0 MiB  512.0 KiB/s  ETA 6s  1/3 files"; got != want {
 		t.Errorf("line\n got %q\nwant %q", got, want)
 	}
 	p = &progress{total: -1, files: 1} // standard input: size unknown
 	p.bytes.Store(1500)
 	if got, want := p.line(time.Second), "1.5 KiB  1.5 KiB/s"; got != want {
 		t.Errorf("line %q, want %q", got, want)
+	}
+	p = &progress{total: 1 << 20, files: 1} // done: nothing left to wait for
+	p.bytes.Store(1 << 20)
+	if got, want := p.line(time.Second), "[========================] 100%  1.0 MiB / 1.0 MiB  1.0 MiB/s"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+	for d, want := range map[time.Duration]string{100 * time.Millisecond: "1s", 45 * time.Second: "45s", 200 * time.Second: "3m20s",
+		2*time.Hour + 5*time.Minute + 30*time.Second: "2h05m"} {
+		if got := eta(d); got != want {
+			t.Errorf("eta(%s) = %q, want %q", d, got, want)
+		}
 	}
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 5 << 30: "5.0 GiB"} {
 		if got := humanBytes(n); got != want {
@@ -452,11 +464,16 @@ func TestGetWritesOnlyAVerifiedDownload(t *testing.T) {
 	defer srv.Close()
 	c := cli{t: t, env: map[string]string{"BAUM_ZEROS_URL": srv.URL, "BAUM_ONES_URL": srv.URL}}
 	dir := t.TempDir()
+	// The file gets what the umask gives any new file, as with cp or curl -o.
+	defer syscall.Umask(syscall.Umask(0o027))
 	if _, stderr, code := c.run("", "get", "-o", dir, id); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "report.txt")); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("got %q (%v)", got, err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "report.txt")); err != nil || info.Mode().Perm() != 0o640 {
+		t.Errorf("downloaded with mode %v (%v), want 0640 under umask 027", info.Mode().Perm(), err)
 	}
 
 	served = []byte("the stored byteZ") // same length, other bytes
@@ -470,5 +487,36 @@ func TestGetWritesOnlyAVerifiedDownload(t *testing.T) {
 	}
 	if _, stderr, code := c.run("", "get", "--service", "ones", "01a21aec-2e12-7f30-a7b5-000000000000"); code != exitNotFound {
 		t.Fatalf("unknown id: exit %d\n%s", code, stderr)
+	}
+}
+
+// -h is a request for help, not a mistake: every command prints its usage
+// and exits 0, as Go's flag package does; `baum help CMD` prints the same on
+// standard output; --version names the build.
+func TestHelpAndVersionSucceed(t *testing.T) {
+	c := cli{t: t, env: map[string]string{}}
+	for _, cmd := range commands {
+		_, stderr, code := c.run("", cmd, "-h")
+		if code != exitOK || !strings.Contains(stderr, "Usage") {
+			t.Errorf("baum %s -h: exit %d\n%s", cmd, code, stderr)
+		}
+		stdout, _, code := c.run("", "help", cmd)
+		if code != exitOK || stdout != stderr {
+			t.Errorf("baum help %s: exit %d, printed\n%s\nwant what -h prints:\n%s", cmd, code, stdout, stderr)
+		}
+	}
+	if stdout, _, code := c.run("", "help"); code != exitOK || !strings.Contains(stdout, "baum help [command]") {
+		t.Errorf("baum help: exit %d\n%s", code, stdout)
+	}
+	if _, _, code := c.run("", "help", "nope"); code != exitUsage {
+		t.Errorf("baum help nope: exit %d, want %d", code, exitUsage)
+	}
+	for _, arg := range []string{"--version", "version"} {
+		if stdout, _, code := c.run("", arg); code != exitOK || !strings.HasPrefix(stdout, "baum ") || !strings.Contains(stdout, "go1.") {
+			t.Errorf("baum %s: exit %d, %q", arg, code, stdout)
+		}
+	}
+	if _, _, code := c.run("", "send", "--no-such-flag"); code != exitUsage {
+		t.Errorf("a wrong flag: exit %d, want %d", code, exitUsage)
 	}
 }
