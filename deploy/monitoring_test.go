@@ -549,3 +549,44 @@ func checkDashboardAgainstMetrics(t *testing.T, labels map[string][]string) {
 		}
 	}
 }
+
+// zeroFallback ends a query that shows 0, not "No data", while the series
+// it selects do not exist yet (no handler failed, no 5xx since the start):
+// "or on() vector(0)" adds the 0 only when the left side is empty.
+var zeroFallback = regexp.MustCompile(`\bor on\(\)\s*(label_replace\()?vector\(0\)`)
+
+// The panels an operator looks at for trouble say 0 when there is none, and
+// the publish latency keeps every real publish, by where it comes from.
+func TestErrorPanelsShowZeroAndPublishLatencyKeepsEveryPublish(t *testing.T) {
+	d, _ := loadDashboard(t)
+	byTitle := map[string]panel{}
+	for _, p := range allPanels(d.Panels) {
+		byTitle[p.Title] = p
+	}
+	for _, title := range []string{"Handler errors per second", "Server errors (5xx) per second"} {
+		p, ok := byTitle[title]
+		if !ok {
+			t.Errorf("no panel %q", title)
+			continue
+		}
+		for _, tg := range p.Targets {
+			if !zeroFallback.MatchString(tg.Expr) {
+				t.Errorf("panel %q shows \"No data\" until the first error: %s", title, tg.Expr)
+			}
+		}
+	}
+	// Watermill labels a publish made inside a handler (every event) with
+	// its disabled publisher's name: filtering that name out would drop
+	// them. The panel splits by origin instead.
+	p, ok := byTitle["Publish latency (p95) by origin"]
+	if !ok || len(p.Targets) != 1 {
+		t.Fatalf("no publish latency panel with one query: %+v", p)
+	}
+	q, err := parsePromQL(p.Targets[0].Expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(q.grouping, "handler_name") || strings.Contains(p.Targets[0].Expr, "publisher_name") {
+		t.Errorf("publish latency %s: want it by handler_name, over every publisher", p.Targets[0].Expr)
+	}
+}

@@ -62,6 +62,12 @@ func TestMetricsChangeAfterAnUpload(t *testing.T) {
 		{z, "baum_watermill_handler_execution_time_seconds_count", []string{`handler_name="store-chunk"`}, -1},
 		{o, "baum_watermill_handler_execution_time_seconds_count", []string{`handler_name="events"`}, -1},
 		{z, "baum_watermill_publish_time_seconds_count", nil, -1},
+		// Publishes by origin (the dashboard's publish latency): the chunk
+		// of the HTTP upload, then the events each handler published,
+		// which Watermill files under its disabled publisher's name.
+		{z, "baum_watermill_publish_time_seconds_count", []string{`handler_name="<no handler>"`, `publisher_name="kafka.Publisher"`}, 1},
+		{o, "baum_watermill_publish_time_seconds_count", []string{`handler_name="store-chunk"`, `publisher_name="message.disabledPublisher"`}, 1}, // BitsCounted
+		{o, "baum_watermill_publish_time_seconds_count", []string{`handler_name="events"`, `publisher_name="message.disabledPublisher"`}, 1},      // FileStored
 		{o, "baum_watermill_subscriber_messages_received_total", nil, -1},
 	}
 	for _, w := range wants {
