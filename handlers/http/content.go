@@ -1,6 +1,8 @@
 package http
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,6 +43,10 @@ func (s *Server) getContent(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", domain.MediaType(c.File.ContentType))
 	h.Set("Content-Disposition", contentDisposition(disposition, c.File.Name, id))
 	h.Set("ETag", `"`+c.File.SHA256+`"`)
+	if sum, err := hex.DecodeString(c.File.SHA256); err == nil {
+		// RFC 9530: the digest of the whole file, on a part of it too.
+		h.Set("Repr-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum)+":")
+	}
 	// The bytes of an id never change, but the file may be deleted: caches
 	// revalidate (cheaply, with If-None-Match → 304) before reusing them.
 	h.Set("Cache-Control", "no-cache")
