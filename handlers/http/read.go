@@ -4,48 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
 	"github.com/baum-store/baum/app/domain"
-	"github.com/baum-store/baum/app/query"
-	"github.com/baum-store/baum/handlers/http/api"
 )
-
-// listFiles answers GET /data.
-func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
-	q := query.ListFiles{After: r.URL.Query().Get("after")}
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > query.MaxLimit {
-			writeError(w, r, http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d", query.MaxLimit))
-			return
-		}
-		q.Limit = n
-	}
-	if q.After != "" {
-		var ok bool
-		if q.After, ok = canonicalID(q.After); !ok {
-			writeError(w, r, http.StatusBadRequest, "after must be a file id (a UUID) from a previous page's next")
-			return
-		}
-	}
-	page, err := s.deps.App.Queries.ListFiles.Handle(r.Context(), q)
-	if err != nil {
-		s.queryFailed(w, r, err)
-		return
-	}
-	view := api.FileList{TotalSize: page.Totals.TotalSize, Count: page.Totals.Count, ListMetadata: make(map[string]api.File, len(page.Files))}
-	for _, f := range page.Files {
-		view.ListMetadata[f.ID] = newFileView(f)
-	}
-	if page.Next != "" {
-		view.Next = &page.Next
-	}
-	writeJSON(w, http.StatusOK, view)
-}
 
 // getFile answers GET /data/{id}.
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request) {

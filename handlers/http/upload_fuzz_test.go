@@ -62,7 +62,7 @@ func (b *bus) Send(_ context.Context, cmd any) error {
 // noUploads is a read model that has heard of nothing yet.
 type noUploads struct{}
 
-func (noUploads) Files(context.Context, string, int) (domain.Totals, []domain.File, error) {
+func (noUploads) Files(context.Context, query.FilesQuery) (domain.Totals, []domain.File, error) {
 	return domain.Totals{}, nil, nil
 }
 func (noUploads) File(context.Context, string) (domain.File, error) {

@@ -3,11 +3,15 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	sq "github.com/Masterminds/squirrel"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/baum-store/baum/app/domain"
+	"github.com/baum-store/baum/app/query"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -47,12 +51,12 @@ func scanHeld(row pgx.Row) (domain.File, error) {
 // Files implements query.ReadModel: the totals and the page come from one
 // snapshot (a read-only repeatable-read transaction), so they always agree.
 // The four statements go in one pipelined batch: one round trip.
-func (s *Store) Files(ctx context.Context, after string, limit int) (domain.Totals, []domain.File, error) {
+func (s *Store) Files(ctx context.Context, q query.FilesQuery) (domain.Totals, []domain.File, error) {
 	var (
 		totals domain.Totals
 		files  []domain.File
 	)
-	page, args := filesPageSQL(after, limit)
+	page, args := filesPageSQL(q)
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 	b.Queue("SELECT total_size, count FROM totals")
@@ -81,18 +85,108 @@ func (s *Store) Files(ctx context.Context, after string, limit int) (domain.Tota
 	return totals, files, s.classify(ctx, errors.Join(err, results.Close()))
 }
 
-// filesPageSQL selects one page of files in id order, after a cursor.
+// sortColumns is the column of each sort key but the id, with the type a
+// cursor's value is cast to. Each has an index on (column, id) (migration
+// 0004), so a page walks that index from the cursor, forwards or
+// backwards, and reads about its own rows however many files are held.
+var sortColumns = map[query.SortKey][2]string{
+	query.SortStoredAt: {"files.stored_at", "timestamptz"},
+	query.SortSize:     {"files.size", "bigint"},
+	query.SortName:     {"files.name", "text"},
+}
+
+// filesPageSQL selects one page of files: those that pass the filter, in
+// order, after the cursor's key.
 //
-// It orders by files.id, qualified: a bare "id" would name the output
+// It names every column qualified: a bare "id" would name the output
 // column id::text, and PostgreSQL would sort every remaining row as text
 // instead of walking the primary key (measured: 77 ms for the first page
 // of 100,000 files, against 2 ms through the index).
-func filesPageSQL(after string, limit int) (string, []any) {
-	q := psql.Select(heldColumns...).From(heldFrom).OrderBy("files.id").Limit(uint64(limit))
-	if after != "" {
-		q = q.Where(sq.Gt{"files.id": after})
+func filesPageSQL(q query.FilesQuery) (string, []any) {
+	sel := filterSQL(psql.Select(heldColumns...).From(heldFrom), q.Filter).Limit(uint64(q.Limit))
+	dir, op := " ASC", ">"
+	if q.Order.Desc {
+		dir, op = " DESC", "<"
 	}
-	return q.MustSql()
+	col, sorted := sortColumns[q.Order.Sort()]
+	switch {
+	case q.After != nil && sorted:
+		sel = sel.Where(fmt.Sprintf("(%s, files.id) %s (?::%s, ?::uuid)", col[0], op, col[1]), keyValue(q.Order.Sort(), *q.After), q.After.ID)
+	case q.After != nil:
+		sel = sel.Where("files.id "+op+" ?::uuid", q.After.ID)
+	}
+	if sorted {
+		sel = sel.OrderBy(col[0] + dir)
+	}
+	return sel.OrderBy("files.id" + dir).MustSql()
+}
+
+func keyValue(key query.SortKey, k query.FileKey) any {
+	switch key {
+	case query.SortStoredAt:
+		return k.StoredAt
+	case query.SortSize:
+		return k.Size
+	}
+	return k.Name
+}
+
+// filterSQL adds a filter's conditions, as query.FileFilter.Matches says
+// them.
+func filterSQL(sel sq.SelectBuilder, f query.FileFilter) sq.SelectBuilder {
+	if f.Prefix != "" {
+		// A range of the name index (names compare byte by byte).
+		sel = sel.Where("files.name >= ?", f.Prefix)
+		if end, ok := prefixEnd(f.Prefix); ok {
+			sel = sel.Where("files.name < ?", end)
+		}
+	}
+	if f.ContentType != "" {
+		mt, wildcard := f.MediaRange()
+		if wildcard {
+			sel = sel.Where("lower(files.content_type) LIKE ?", likeEscape(mt)+"/%")
+		} else {
+			sel = sel.Where("(lower(files.content_type) = ? OR lower(files.content_type) LIKE ?)", mt, likeEscape(mt)+";%")
+		}
+	}
+	if f.MinSize != nil {
+		sel = sel.Where("files.size >= ?", *f.MinSize)
+	}
+	if f.MaxSize != nil {
+		sel = sel.Where("files.size <= ?", *f.MaxSize)
+	}
+	if !f.StoredSince.IsZero() {
+		sel = sel.Where("files.stored_at >= ?", f.StoredSince)
+	}
+	if !f.StoredBefore.IsZero() {
+		sel = sel.Where("files.stored_at < ?", f.StoredBefore)
+	}
+	return sel
+}
+
+// prefixEnd is the least string after every string that starts with
+// prefix, in code point order (which is byte order in UTF-8): prefix with
+// its last code point one higher. There is none for a prefix of only
+// U+10FFFF.
+func prefixEnd(prefix string) (string, bool) {
+	for prefix != "" {
+		r, size := utf8.DecodeLastRuneInString(prefix)
+		prefix = prefix[:len(prefix)-size]
+		if r == utf8.MaxRune {
+			continue
+		}
+		r++
+		if r == 0xD800 { // surrogates are no code points of UTF-8
+			r = 0xE000
+		}
+		return prefix + string(r), true
+	}
+	return "", false
+}
+
+// likeEscape escapes LIKE's wildcards (and its escape character).
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)
 }
 
 // File implements query.ReadModel.

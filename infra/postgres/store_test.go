@@ -138,48 +138,6 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	}
 }
 
-// TestFilesPageWalksThePrimaryKey: a page of GET /data is read through the
-// primary key index whatever the cursor, never by sorting the table: the
-// cost of a page does not grow with the number of files held.
-func TestFilesPageWalksThePrimaryKey(t *testing.T) {
-	ctx := context.Background()
-	store, conn := newStore(t)
-	if _, err := conn.Exec(ctx, `INSERT INTO files
-		SELECT gen_random_uuid(), 'f' || i, '', 1, repeat('a', 64), 4, 4, now() FROM generate_series(1, 20000) i`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "UPDATE totals SET count = 20000, total_size = 20000"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "ANALYZE files"); err != nil {
-		t.Fatal(err)
-	}
-	for _, after := range []string{"", "80000000-0000-0000-0000-000000000000"} {
-		sql, args := postgres.FilesPageSQL(after, 101)
-		rows, err := conn.Query(ctx, "EXPLAIN "+sql, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan := strings.Join(lines, "\n")
-		if !strings.Contains(plan, "Index Scan using files_pkey") || strings.Contains(plan, "Sort") {
-			t.Errorf("after %q the page is planned as\n%s\nwant an index scan of files_pkey and no sort", after, plan)
-		}
-	}
-	// And the page and totals agree with what is held.
-	totals, files, err := store.Files(ctx, "", 100)
-	if err != nil || totals.Count != 20000 || len(files) != 100 {
-		t.Fatalf("Files: %+v, %d files, %v", totals, len(files), err)
-	}
-	next, more, err := store.Files(ctx, files[99].ID, 100)
-	if err != nil || next.Count != 20000 || len(more) != 100 || more[0].ID <= files[99].ID {
-		t.Fatalf("second page: %d files starting at %v, %v", len(more), more, err)
-	}
-}
-
 // TestConcurrentUpdatesShareCommits: Updates that arrive together commit
 // together, in far fewer transactions than Updates; one whose function
 // fails, or whose changes the database refuses, fails alone.
