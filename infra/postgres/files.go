@@ -16,13 +16,17 @@ import (
 )
 
 // heldColumns are a held file's columns with, from its upload's record,
-// what says where it is held (domain.Upload.Holders). The record is joined
-// by primary key, one index lookup per file of a page.
+// what says where it is held (domain.Upload.Holders).
 var heldColumns = []string{"files.id::text", "files.name", "files.content_type", "files.size", "files.sha256",
 	"files.zero_bits", "files.one_bits", "files.stored_at", "uploads.state", "uploads.keepers", "uploads.stored_in"}
 
-// heldFrom is where heldColumns come from.
-const heldFrom = "files LEFT JOIN uploads ON uploads.id = files.id"
+// heldFrom is where heldColumns come from: each file of a page looks up
+// its record by primary key. A plain LEFT JOIN lets the planner merge the
+// two primary keys instead, which walks uploads from its first row to the
+// page's (measured: 13 ms for a page in the middle of 100,000 files, 23 ms
+// near the end, against 2 ms for the first); the LIMIT keeps the lateral
+// subquery a lookup per row.
+const heldFrom = "files LEFT JOIN LATERAL (SELECT state, keepers, stored_in FROM uploads WHERE uploads.id = files.id LIMIT 1) uploads ON true"
 
 func scanHeld(row pgx.Row) (domain.File, error) {
 	var (
