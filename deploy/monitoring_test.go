@@ -310,7 +310,7 @@ func TestGrafanaDashboardIsWellFormed(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"baum_uploads_total", "baum_stored_bytes", "baum_placements_total", "baum_watermill_handler_execution_time_seconds_bucket",
-		`success="false"`, "baum_poisoned_messages_total", "baum_http_request_duration_seconds_bucket"} {
+		`success="false"`, "baum_poisoned_messages_total", "baum_http_request_duration_seconds_bucket", "baum_consumer_lag"} {
 		if !strings.Contains(all.String(), want) {
 			t.Errorf("no panel shows %s", want)
 		}

@@ -118,6 +118,7 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 	s.probe = kafka.NewProbe(kcfg)
 	s.ready = &readiness{database: &recent{check: store.Ping, ttl: 250 * time.Millisecond}, kafka: s.probe.Check, storage: func(context.Context) error { return disk.Check() }, log: s.log}
 	s.ready.kafkaUp.Store(true)
+	s.watchLag(reg)
 	commands, err := messages.NewCommandBus(s.pub, wlog)
 	if err != nil {
 		return Adapters{}, err
