@@ -91,7 +91,7 @@ func (s *Store) Files(ctx context.Context, q query.FilesQuery) (domain.Totals, [
 
 // sortColumns is the column of each sort key but the id, with the type a
 // cursor's value is cast to. Each has an index on (column, id) (migration
-// 0004), so a page walks that index from the cursor, forwards or
+// 0005_listing), so a page walks that index from the cursor, forwards or
 // backwards, and reads about its own rows however many files are held.
 var sortColumns = map[query.SortKey][2]string{
 	query.SortStoredAt: {"files.stored_at", "timestamptz"},
