@@ -92,14 +92,17 @@ func (m *memory) get(id string) ([]byte, bool) {
 	return e.data, ok
 }
 
-// forget drops what is held for upload id.
-func (m *memory) forget(id string) {
+// forget drops what is held for upload id, and reports whether there was
+// anything.
+func (m *memory) forget(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.held[id]; ok {
+	e, ok := m.held[id]
+	if ok {
 		delete(m.held, id)
 		m.bytes -= len(e.data)
 	}
+	return ok
 }
 
 // size reports how many files and bytes are held.

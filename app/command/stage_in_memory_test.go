@@ -119,8 +119,8 @@ func TestAFileOfOneChunkIsStagedInMemory(t *testing.T) {
 	if !zeros.upload(id).Kept || ones.upload(id).Kept {
 		t.Fatal("the keeper is not the one the rule names")
 	}
-	if stored := dirEntries(t, filepath.Join(ones.dir, "files")); len(stored) != 0 {
-		t.Errorf("ones, which does not keep the file, wrote %v", stored)
+	if stored, err := ones.disk.ListStored(); err != nil || len(stored) != 0 {
+		t.Errorf("ones, which does not keep the file, stored %v (%v)", stored, err)
 	}
 	if log.reads != 0 {
 		t.Errorf("the log was read %d times; the bytes were in memory", log.reads)

@@ -170,7 +170,9 @@ func (s *Staging) drop(st *stream) {
 // Discard drops the upload's stream, if open, and what is staged of it, in
 // memory and on disk.
 func (s *Staging) Discard(id string) error {
-	s.memory.forget(id)
+	if s.memory.forget(id) {
+		return nil // staged in memory: nothing of it on disk
+	}
 	s.mu.Lock()
 	st, ok := s.streams[id]
 	s.mu.Unlock()

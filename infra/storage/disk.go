@@ -42,6 +42,12 @@ func Open(dir string) (*Disk, error) {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
+	// Every fan-out directory now, so that storing a file needs no mkdir.
+	for i := range 256 {
+		if err := os.Mkdir(filepath.Join(d.files, fmt.Sprintf("%02x", i)), 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+	}
 	d.syncer = &syncer{root: dir, calls: func() { d.syncs.Add(1) }}
 	return d, nil
 }
@@ -147,9 +153,6 @@ func (d *Disk) WriteStored(id string, data []byte) error {
 		return err
 	}
 	path := d.storedPath(id)
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return wrap(err)
-	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return wrap(err)
@@ -197,9 +200,6 @@ func (d *Disk) Promote(id string) error {
 		return err
 	}
 	from, to := d.stagedPath(id), d.storedPath(id)
-	if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
-		return wrap(err)
-	}
 	if err := os.Rename(from, to); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if ok, _ := exists(to); ok {
