@@ -269,7 +269,8 @@ func mustConfig(t testing.TB, s types.ServiceConfig) service.Config {
 
 // topologyVars are fixed by the compose topology; every other BAUM_*
 // variable is passed through with the binary's own default.
-var topologyVars = []string{"BAUM_ROLE", "BAUM_HTTP_ADDR", "BAUM_DATABASE_URL", "BAUM_CREATE_DATABASE", "BAUM_KAFKA_BROKERS", "BAUM_DATA_DIR"}
+var topologyVars = []string{"BAUM_ROLE", "BAUM_HTTP_ADDR", "BAUM_DATABASE_URL", "BAUM_CREATE_DATABASE", "BAUM_KAFKA_BROKERS", "BAUM_DATA_DIR",
+	"BAUM_API_TOKENS_FILE", "BAUM_METRICS_ADDR"}
 
 func TestComposeEnvironmentSetsEveryVariableTheServicesRead(t *testing.T) {
 	example := readEnvExample(t)
