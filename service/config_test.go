@@ -139,7 +139,7 @@ func TestConfigOfAPITokens(t *testing.T) {
 	}
 
 	_, err = service.LoadConfig(env(map[string]string{"BAUM_ROLE": "zeros",
-		"BAUM_API_TOKENS":      "write:tooshort-secret, admin:read:ok-but-" + strings.Repeat("x", 20) + ", x:y:z:w, root:write:secret-with-$ign-inside",
+		"BAUM_API_TOKENS":   "write:tooshort-secret, admin:read:ok-but-" + strings.Repeat("x", 20) + ", x:y:z:w, root:write:secret-with-$ign-inside",
 		"BAUM_METRICS_ADDR": "nowhere"}), "")
 	if err == nil {
 		t.Fatal("bad tokens accepted")
