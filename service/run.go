@@ -61,6 +61,9 @@ func (s *Service) closeAdapters() {
 	if s.probe != nil {
 		s.probe.Close()
 	}
+	if s.chunks != nil {
+		s.chunks.Close()
+	}
 	if s.pool != nil {
 		s.pool.Close()
 	}

@@ -33,6 +33,7 @@ type Service struct {
 	pool     *pgxpool.Pool
 	pub      message.Publisher
 	probe    *kafka.Probe
+	chunks   *kafka.ChunkLog
 	router   *message.Router
 	api      *httpport.Server
 	http     *http.Server
@@ -136,8 +137,9 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 	if err != nil {
 		return Adapters{}, err
 	}
+	s.chunks = kafka.NewChunkLog(kcfg)
 	a := Adapters{Uploads: store, Read: store, Disk: disk, Events: events, Commands: commands, Sender: sender, Metrics: reg,
-		Notifier: notifier}
+		Notifier: notifier, Chunks: s.chunks, Locate: kafka.Locate}
 	if o.uploads != nil {
 		a.Uploads = o.uploads(a.Uploads)
 	}

@@ -35,7 +35,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 var uploadColumns = []string{"id::text", "state", "name", "content_type", "origin", "received_bytes", "staged",
 	"staged_count", "staging_error", "size", "sha256", "zero_bits", "one_bits", "keepers", "stored_in", "kept",
-	"deleted", "failure_reason", "failure_detail", "failed_by", "created_at", "updated_at"}
+	"deleted", "failure_reason", "failure_detail", "failed_by", "created_at", "updated_at", "chunk_partition", "chunk_offset"}
 
 func scanUpload(row pgx.Row) (*domain.Upload, error) {
 	var (
@@ -44,10 +44,12 @@ func scanUpload(row pgx.Row) (*domain.Upload, error) {
 		stagedCount       int64
 		zeroBits, oneBits *int64
 		keepers, storedIn []string
+		chunkPartition    *int32
+		chunkOffset       *int64
 	)
 	err := row.Scan(&u.ID, &state, &u.Name, &u.ContentType, &u.Origin, &u.ReceivedBytes, &u.Staged, &stagedCount,
 		&u.StagingError, &u.Size, &u.SHA256, &zeroBits, &oneBits, &keepers, &storedIn, &u.Kept, &u.Deleted,
-		&u.FailureReason, &u.FailureDetail, &failedBy, &u.CreatedAt, &u.UpdatedAt)
+		&u.FailureReason, &u.FailureDetail, &failedBy, &u.CreatedAt, &u.UpdatedAt, &chunkPartition, &chunkOffset)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.ErrNotFound
 	}
@@ -57,6 +59,9 @@ func scanUpload(row pgx.Row) (*domain.Upload, error) {
 	u.State, u.FailedBy, u.StagedCount = domain.UploadState(state), messages.Service(failedBy), uint64(stagedCount)
 	u.ZeroBits, u.OneBits = toUint(zeroBits), toUint(oneBits)
 	u.Keepers, u.StoredIn = toServices(keepers), toServices(storedIn)
+	if chunkPartition != nil && chunkOffset != nil {
+		u.InLog = &domain.ChunkRecord{Partition: *chunkPartition, Offset: *chunkOffset}
+	}
 	return &u, nil
 }
 
