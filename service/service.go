@@ -39,6 +39,11 @@ type Service struct {
 	http     *http.Server
 	listener net.Listener
 	profiler *Profiler
+
+	auth            *httpport.Authenticator
+	tokenFileSum    [32]byte
+	metrics         *http.Server
+	metricsListener net.Listener
 }
 
 // Option changes how NewService assembles a service. Tests use options to
@@ -182,11 +187,19 @@ func (s *Service) newRouter(reg *metrics.Registry) error {
 // newHTTP builds the HTTP port and opens its listener.
 func (s *Service) newHTTP(reg *metrics.Registry) error {
 	var err error
+	if s.auth, err = s.newAuthenticator(); err != nil {
+		return err
+	}
 	s.api, err = httpport.NewServer(httpport.Config{MaxUploadBytes: s.config.MaxUploadBytes, UploadWait: s.config.UploadWait,
-		IdleReadTimeout: s.config.HTTPIdleReadTimeout},
-		httpport.Deps{Self: s.config.Role, App: s.app, Readiness: s.ready, Metrics: reg, Log: s.log})
+		IdleReadTimeout: s.config.HTTPIdleReadTimeout, MetricsApart: s.config.MetricsAddr != ""},
+		httpport.Deps{Self: s.config.Role, App: s.app, Readiness: s.ready, Metrics: reg, Log: s.log, Auth: s.auth})
 	if err != nil {
 		return err
+	}
+	if s.config.MetricsAddr != "" {
+		if err := s.serveMetricsApart(reg.Handler()); err != nil {
+			return err
+		}
 	}
 	s.http = &http.Server{
 		Handler: s.api,
