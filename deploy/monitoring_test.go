@@ -590,3 +590,45 @@ func TestErrorPanelsShowZeroAndPublishLatencyKeepsEveryPublish(t *testing.T) {
 		t.Errorf("publish latency %s: want it by handler_name, over every publisher", p.Targets[0].Expr)
 	}
 }
+
+// Grafana reads datasources/, dashboards/, plugins/ and alerting/ of its
+// provisioning folder at every start, and logs level=error for each one
+// missing. Compose mounts deploy/grafana/provisioning over the image's
+// folder (whose Dockerfile makes those folders), so all four must be in
+// it, each with YAML files only (Grafana's alerting reader refuses other
+// suffixes) of apiVersion 1.
+func TestGrafanaProvisioningHasEveryFolderGrafanaReads(t *testing.T) {
+	dir := mountSource(t, "grafana", "/etc/grafana/provisioning")
+	for _, sub := range []string{"datasources", "dashboards", "plugins", "alerting"} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil || len(entries) == 0 {
+			t.Errorf("%s/%s: %v, %d files: Grafana would log an error, or git would not keep the folder", dir, sub, err, len(entries))
+			continue
+		}
+		for _, e := range entries {
+			if ext := filepath.Ext(e.Name()); e.IsDir() || ext != ".yaml" && ext != ".yml" {
+				t.Errorf("%s/%s/%s: not a YAML file", dir, sub, e.Name())
+				continue
+			}
+			var head struct {
+				APIVersion int `yaml:"apiVersion"`
+			}
+			raw, err := os.ReadFile(filepath.Join(dir, sub, e.Name()))
+			if err != nil || yaml.Unmarshal(raw, &head) != nil || head.APIVersion != 1 {
+				t.Errorf("%s/%s/%s: apiVersion %d (%v)", dir, sub, e.Name(), head.APIVersion, err)
+			}
+		}
+	}
+	var plugins struct {
+		APIVersion int   `yaml:"apiVersion"`
+		Apps       []any `yaml:"apps"`
+	}
+	decodeYAMLStrict(t, filepath.Join(dir, "plugins", "baum.yaml"), &plugins)
+	var alerting struct {
+		APIVersion int `yaml:"apiVersion"`
+	}
+	decodeYAMLStrict(t, filepath.Join(dir, "alerting", "baum.yaml"), &alerting)
+	if len(plugins.Apps) != 0 {
+		t.Errorf("plugins to provision: %v; the image has none installed", plugins.Apps)
+	}
+}

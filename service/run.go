@@ -17,6 +17,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { httpErr <- s.http.Serve(s.listener) }()
 	go s.ready.watchKafka(ctx, 2*time.Second)
 	go s.sweepStalled(ctx)
+	go s.watchTokens(ctx, tokenFileInterval)
 	s.log.Info("service started", "role", s.config.Role, "http", s.Addr(), "kafka", s.config.KafkaBrokers, "data_dir", s.config.DataDir)
 
 	var runErr error
@@ -60,6 +61,9 @@ func (s *Service) closeAdapters() {
 	if s.probe != nil {
 		s.probe.Close()
 	}
+	if s.chunks != nil {
+		s.chunks.Close()
+	}
 	if s.pool != nil {
 		s.pool.Close()
 	}
@@ -68,6 +72,9 @@ func (s *Service) closeAdapters() {
 	}
 	if s.profiler != nil {
 		s.profiler.Close()
+	}
+	if s.metrics != nil {
+		s.metrics.Close()
 	}
 }
 

@@ -41,6 +41,11 @@ type Upload struct {
 	Staged        bool   // the whole file is staged, verified and counted
 	StagedCount   uint64 // bits of this service's kind, once Staged
 	StagingError  string // why staging gave up, before the failure event came back
+	// InLog, for a file of one chunk staged in memory rather than on disk,
+	// is where its chunk is in the message log: its bytes stay there, as
+	// durable as Kafka keeps them, until the placement, which reads them
+	// back from there if this process no longer holds them.
+	InLog *ChunkRecord
 
 	// Placement: the size and SHA-256 (known once staged or counted), both
 	// bit counts from the BitsCounted events, and the keepers, decided when
@@ -60,6 +65,13 @@ type Upload struct {
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// ChunkRecord locates a chunk command in the message log: a partition of
+// the chunk topic and an offset in it.
+type ChunkRecord struct {
+	Partition int32
+	Offset    int64
 }
 
 // NewUpload returns the record of an upload this service has just heard of.

@@ -37,6 +37,9 @@ type Config struct {
 	// off large uploads on slow links; this one moves as data flows.
 	// Default 1 min.
 	IdleReadTimeout time.Duration
+	// MetricsApart leaves GET /metrics out: it is served on an address of
+	// its own (BAUM_METRICS_ADDR).
+	MetricsApart bool
 }
 
 // DefaultMaxUploadBytes is the default upload size limit.
@@ -91,6 +94,10 @@ type Deps struct {
 	Readiness Readiness
 	Metrics   Metrics
 	Log       *slog.Logger
+	// Auth checks the bearer tokens of the file endpoints; nil lets every
+	// request in (authentication off). Health, readiness, metrics and the
+	// docs are always open.
+	Auth *Authenticator
 }
 
 // Metrics records what the HTTP port sees and serves GET /metrics.
@@ -130,16 +137,19 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 	r.MethodNotAllowed(s.methodNotAllowed)
 	// GET /data/upload would otherwise match GET /data/{id}.
 	r.Handle("/data/upload", onlyMethods{http.MethodPost})
-	r.Post("/data/upload", s.upload)
-	r.Get("/data", s.listFiles)
-	r.Get("/data/{id}", s.getFile)
-	r.Delete("/data/{id}", s.deleteFile)
-	r.Get("/data/{id}/content", s.getContent)
-	r.Head("/data/{id}/content", s.getContent)
-	r.Get("/data/uploads/{id}", s.getUpload)
+	r.With(s.require(ScopeWrite)).Post("/data/upload", s.upload)
+	r.With(s.require(ScopeWrite)).Delete("/data/{id}", s.deleteFile)
+	read := r.With(s.require(ScopeRead))
+	read.Get("/data", s.listFiles)
+	read.Get("/data/{id}", s.getFile)
+	read.Get("/data/{id}/content", s.getContent)
+	read.Head("/data/{id}/content", s.getContent)
+	read.Get("/data/uploads/{id}", s.getUpload)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
-	r.Method(http.MethodGet, "/metrics", deps.Metrics.Handler())
+	if !config.MetricsApart {
+		r.Method(http.MethodGet, "/metrics", deps.Metrics.Handler())
+	}
 	r.Get("/openapi.json", s.openAPI)
 	r.Get(docsBase, s.docs)
 	r.Get(docsBase+"/", func(w http.ResponseWriter, r *http.Request) {

@@ -36,7 +36,8 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 var uploadColumns = []string{"id::text", "state", "name", "content_type", "origin", "received_bytes", "staged",
 	"staged_count", "staging_error", "size", "sha256", "zero_bits", "one_bits", "keepers", "stored_in", "kept",
-	"deleted", "failure_reason", "failure_detail", "failed_by", "created_at", "updated_at", "decided_at"}
+	"deleted", "failure_reason", "failure_detail", "failed_by", "created_at", "updated_at", "chunk_partition", "chunk_offset",
+	"decided_at"}
 
 func scanUpload(row pgx.Row) (*domain.Upload, error) {
 	var (
@@ -45,11 +46,13 @@ func scanUpload(row pgx.Row) (*domain.Upload, error) {
 		stagedCount       int64
 		zeroBits, oneBits *int64
 		keepers, storedIn []string
+		chunkPartition    *int32
+		chunkOffset       *int64
 		decidedAt         *time.Time
 	)
 	err := row.Scan(&u.ID, &state, &u.Name, &u.ContentType, &u.Origin, &u.ReceivedBytes, &u.Staged, &stagedCount,
 		&u.StagingError, &u.Size, &u.SHA256, &zeroBits, &oneBits, &keepers, &storedIn, &u.Kept, &u.Deleted,
-		&u.FailureReason, &u.FailureDetail, &failedBy, &u.CreatedAt, &u.UpdatedAt, &decidedAt)
+		&u.FailureReason, &u.FailureDetail, &failedBy, &u.CreatedAt, &u.UpdatedAt, &chunkPartition, &chunkOffset, &decidedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.ErrNotFound
 	}
@@ -59,6 +62,9 @@ func scanUpload(row pgx.Row) (*domain.Upload, error) {
 	u.State, u.FailedBy, u.StagedCount = domain.UploadState(state), messages.Service(failedBy), uint64(stagedCount)
 	u.ZeroBits, u.OneBits = toUint(zeroBits), toUint(oneBits)
 	u.Keepers, u.StoredIn = toServices(keepers), toServices(storedIn)
+	if chunkPartition != nil && chunkOffset != nil {
+		u.InLog = &domain.ChunkRecord{Partition: *chunkPartition, Offset: *chunkOffset}
+	}
 	if decidedAt != nil {
 		u.DecidedAt = decidedAt.UTC()
 	}

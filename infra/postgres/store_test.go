@@ -236,3 +236,31 @@ func TestGroupCommitsFewerThanUpdates(t *testing.T) {
 		t.Logf("%d concurrent updates in %d transactions", n, tx)
 	}
 }
+
+// TestStalledFindsOnlyUploadsThatStoppedReceiving: the sweep's query sees
+// the uploads still receiving whose record has not changed for the age,
+// and no other.
+func TestStalledFindsOnlyUploadsThatStoppedReceiving(t *testing.T) {
+	ctx := context.Background()
+	store, watch := newStore(t)
+	stalled, recent, counting := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	for _, id := range []string{stalled, recent, counting} {
+		if err := store.Update(ctx, id, func(u *domain.Upload, _ command.FileIndex) error {
+			u.ReceivedBytes = 1
+			if id == counting {
+				u.FinishStaging(1, strings.Repeat("a", 64), 4)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := watch.Exec(ctx, "UPDATE uploads SET updated_at = now() - interval '2 hours' WHERE id = ANY($1::uuid[])",
+		[]string{stalled, counting}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := store.Stalled(ctx, 3600)
+	if err != nil || len(ids) != 1 || ids[0] != stalled {
+		t.Fatalf("stalled %v (%v), want only %s", ids, err, stalled)
+	}
+}
