@@ -131,17 +131,9 @@ func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.
 			return false, nil
 		}
 	}
-	// A file of one chunk is described by finish, in the transaction that
-	// records its count: one database commit less per small upload.
-	whole := c.Offset == 0 && c.Last
-	if !whole && (u == nil || u.Name == "" && u.ContentType == "" && u.Origin == "") {
-		if err := h.uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
-			u.Describe(c.Name, c.ContentType, c.Origin)
-			return nil
-		}); err != nil {
-			return false, err
-		}
-	}
+	// The upload is described in the commit that saves its progress (the
+	// first chunk's, at once) or, for a file of one chunk, in the one that
+	// records its count: no commit of its own.
 	if err := h.staging.open(st, c.Offset, end); err != nil {
 		return false, h.failStorage(ctx, st, err)
 	}
@@ -202,6 +194,7 @@ func (h *StageChunkHandler) saveProgress(ctx context.Context, st *stream, c *mes
 	}
 	pos := st.pos
 	if err := h.uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
+		u.Describe(c.Name, c.ContentType, c.Origin)
 		if !u.Staged && pos > u.ReceivedBytes {
 			u.ReceivedBytes = pos
 		}
