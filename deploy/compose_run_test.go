@@ -40,12 +40,15 @@ import (
 //
 // After uploads that go to zeros, to ones and to both, an aborted upload and
 // a poisoned message, every query of the Grafana dashboard is checked
-// against what the two services' /metrics really export.
+// against what the two services' /metrics really export. The .env gives an
+// API token, which the uploads need; every request any part sends to Kafka
+// must be one Apache Kafka 4 (compose's broker) accepts.
 func TestComposeEnvironmentRunsTheSystem(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	p := loadCompose(t, nil)
+	const token = "compose-token-8c2e0f5a91d7b4"
+	p := loadCompose(t, map[string]string{"BAUM_API_TOKENS": "compose:write:" + token})
 	bin := buildBinary(t)
 	stages := parseDockerfile(t, "Dockerfile")
 	final := stages[len(stages)-1]
@@ -56,6 +59,7 @@ func TestComposeEnvironmentRunsTheSystem(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cluster.Close()
+	requireKafka4Versions(t, cluster)
 	broker := cluster.ListenAddrs()[0]
 	pg, err := url.Parse(testsystem.PostgresURL())
 	if err != nil {
@@ -171,6 +175,7 @@ func TestComposeEnvironmentRunsTheSystem(t *testing.T) {
 		body, ctype := testsystem.MultipartFile(t, "f.bin", c.data)
 		req, _ := http.NewRequest(http.MethodPost, procs[c.to].base+"/data/upload", body)
 		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("Authorization", "Bearer "+token)
 		res := testsystem.Do(t, req)
 		var v api.File
 		if res.Status != http.StatusCreated {
@@ -182,13 +187,19 @@ func TestComposeEnvironmentRunsTheSystem(t *testing.T) {
 		}
 	}
 
-	// An upload whose body is cut off: the upload fails (aborted).
+	// An upload whose body is cut off: the upload fails (aborted). Without
+	// the token: 401, nothing read.
 	body, ctype := testsystem.MultipartFile(t, "cut.bin", make([]byte, 1000))
 	cut := body.Bytes()[:body.Len()-100]
-	req, _ := http.NewRequest(http.MethodPost, procs[messages.Zeros].base+"/data/upload", bytes.NewReader(cut))
-	req.Header.Set("Content-Type", ctype)
-	if res := testsystem.Do(t, req); res.Status != http.StatusBadRequest {
-		t.Errorf("cut-off upload: %d %s", res.Status, res.Body)
+	for authorization, want := range map[string]int{"": http.StatusUnauthorized, "Bearer " + token: http.StatusBadRequest} {
+		req, _ := http.NewRequest(http.MethodPost, procs[messages.Zeros].base+"/data/upload", bytes.NewReader(cut))
+		req.Header.Set("Content-Type", ctype)
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		if res := testsystem.Do(t, req); res.Status != want {
+			t.Errorf("cut-off upload, Authorization %q: %d %s, want %d", authorization, res.Status, res.Body, want)
+		}
 	}
 
 	// A record no service can read: it ends in the poison topic.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -100,6 +101,11 @@ func TestComposeHasTheServicesOfTheProduct(t *testing.T) {
 			if s.Image != composeService(t, p, "zeros").Image {
 				t.Errorf("%s: image %q differs from zeros'", name, s.Image)
 			}
+			// Else the first `up` tries to pull baum:local, which no
+			// registry has, before it builds.
+			if s.PullPolicy != types.PullPolicyBuild {
+				t.Errorf("%s: pull_policy %q, want build", name, s.PullPolicy)
+			}
 		default:
 			if s.Build != nil {
 				t.Errorf("%s builds an image; only BAUM's own services do", name)
@@ -154,8 +160,8 @@ func TestComposeServicesPublishTheProductPortsAndAreHealthChecked(t *testing.T) 
 		}
 	}
 	for name, s := range p.Services {
-		if name == "kafka-topics" || name == "grafana" {
-			continue // a one-shot job; Grafana's image has no HTTP client to check itself with
+		if name == "kafka-topics" {
+			continue // a one-shot job
 		}
 		if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) < 2 {
 			t.Errorf("%s has no health check", name)
@@ -166,6 +172,14 @@ func TestComposeServicesPublishTheProductPortsAndAreHealthChecked(t *testing.T) 
 	}
 	if r := composeService(t, p, "kafka-topics").Restart; !strings.HasPrefix(r, "on-failure") {
 		t.Errorf("kafka-topics restart %q: a job that succeeded must not run again", r)
+	}
+	// Grafana's image installs curl (grafana/grafana's Dockerfile: apk add …
+	// curl on Alpine, apt-get install … curl on Ubuntu); /api/health is its
+	// health endpoint. -f makes an error status fail the check.
+	grafana := composeService(t, p, "grafana")
+	if test := strings.Join(grafana.HealthCheck.Test, " "); !strings.HasPrefix(test, "CMD curl -f") ||
+		!strings.HasSuffix(test, "http://127.0.0.1:"+strconv.Itoa(int(grafana.Ports[0].Target))+"/api/health") {
+		t.Errorf("grafana health check %q", test)
 	}
 	for _, name := range []string{"postgres-zeros", "postgres-ones"} {
 		// Over TCP: the image's first-start server listens on the socket only.
@@ -269,7 +283,8 @@ func mustConfig(t testing.TB, s types.ServiceConfig) service.Config {
 
 // topologyVars are fixed by the compose topology; every other BAUM_*
 // variable is passed through with the binary's own default.
-var topologyVars = []string{"BAUM_ROLE", "BAUM_HTTP_ADDR", "BAUM_DATABASE_URL", "BAUM_CREATE_DATABASE", "BAUM_KAFKA_BROKERS", "BAUM_DATA_DIR"}
+var topologyVars = []string{"BAUM_ROLE", "BAUM_HTTP_ADDR", "BAUM_DATABASE_URL", "BAUM_CREATE_DATABASE", "BAUM_KAFKA_BROKERS", "BAUM_DATA_DIR",
+	"BAUM_API_TOKENS_FILE", "BAUM_METRICS_ADDR"}
 
 func TestComposeEnvironmentSetsEveryVariableTheServicesRead(t *testing.T) {
 	example := readEnvExample(t)
@@ -358,6 +373,18 @@ func TestComposeKafkaIsKRaftWithTopicsThatFitOurChunks(t *testing.T) {
 	}
 	if env["CLUSTER_ID"] == "" || env["KAFKA_CONTROLLER_QUORUM_VOTERS"] != "1@kafka:9093" || env["KAFKA_NODE_ID"] != "1" {
 		t.Errorf("KRaft settings incomplete: %v", env)
+	}
+	// The apache/kafka 4.x image formats storage with a plain `kafka-storage
+	// format --cluster-id … -c server.properties` (KafkaDockerWrapper), which
+	// needs a static quorum: without controller.quorum.voters the storage
+	// tool demands --standalone or --no-initial-controllers and the
+	// container exits (KAFKA-21277). KAFKA-19489 only refuses voters
+	// together with --standalone or --initial-controllers, which the image
+	// does not pass. So the voters stay, and no dynamic-quorum setting.
+	for _, k := range []string{"KAFKA_CONTROLLER_QUORUM_BOOTSTRAP_SERVERS", "STORAGE_FORMAT_ARGS"} {
+		if _, ok := env[k]; ok {
+			t.Errorf("%s is set: the 4.1 image formats for a static quorum only", k)
+		}
 	}
 	for k := range env {
 		if strings.Contains(strings.ToUpper(k), "ZOOKEEPER") {
@@ -482,5 +509,88 @@ func TestDockerPageListsTheComposeVariables(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), "docker compose up --build") {
 		t.Error(`README lacks "docker compose up --build"`)
+	}
+}
+
+// Every published port is bound to 127.0.0.1, so that nothing is reachable
+// from the network (Docker's own firewall rules would bypass the host's);
+// PUBLISH_ADDRESS opens all but Kafka's, whose host listener advertises
+// 127.0.0.1 and works on this machine only.
+func TestComposePublishesOnLoopbackOnly(t *testing.T) {
+	for _, c := range []struct {
+		env       map[string]string
+		want      string
+		kafkaWant string
+	}{{nil, "127.0.0.1", "127.0.0.1"}, {map[string]string{"PUBLISH_ADDRESS": "0.0.0.0"}, "0.0.0.0", "127.0.0.1"}} {
+		p := loadCompose(t, c.env, "monitoring")
+		published := 0
+		for name, s := range p.Services {
+			for _, port := range s.Ports {
+				published++
+				want := c.want
+				if name == "kafka" {
+					want = c.kafkaWant
+				}
+				if port.HostIP != want {
+					t.Errorf("%v: %s publishes %s on host address %q, want %s", c.env, name, port.Published, port.HostIP, want)
+				}
+			}
+		}
+		if published != 5 {
+			t.Errorf("%d published ports, want zeros, ones, Kafka, Prometheus and Grafana", published)
+		}
+	}
+}
+
+// loadComposeDotEnv loads the compose file with a .env file of this content,
+// as `docker compose` reads one (its own dotenv syntax and interpolation).
+func loadComposeDotEnv(t *testing.T, content string) *types.Project {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := cli.NewProjectOptions([]string{composeFile},
+		cli.WithWorkingDirectory("."), cli.WithEnv(nil), cli.WithEnvFiles(file), cli.WithDotEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("load %s with .env %q: %v", composeFile, content, err)
+	}
+	return p
+}
+
+// .env.example and docs/docker.md say how to write a password with $ or #
+// in .env. Written as they say, it reaches the database and the services
+// whole; written without the quotes, compose's interpolation cuts it (which
+// is why they say so).
+func TestEnvFileQuotingOfPasswords(t *testing.T) {
+	raw, err := os.ReadFile(".env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^#\s*(POSTGRES_PASSWORD='([^']*)')$`).FindStringSubmatch(string(raw))
+	if m == nil || !strings.Contains(m[2], "$") || !strings.Contains(m[2], " #") {
+		t.Fatalf(".env.example shows no single-quoted POSTGRES_PASSWORD with $ and \" #\" in it: %q", m)
+	}
+	line, password := m[1], m[2]
+	if page, err := os.ReadFile("docs/docker.md"); err != nil || !strings.Contains(string(page), line) {
+		t.Errorf("docs/docker.md does not give the example %s (%v)", line, err)
+	}
+	p := loadComposeDotEnv(t, line+"\nGRAFANA_ADMIN_PASSWORD='"+password+"'\n")
+	for _, name := range []string{"postgres-zeros", "zeros", "ones"} {
+		env := envOf(composeService(t, p, name))
+		if got := env["POSTGRES_PASSWORD"] + env["PGPASSWORD"]; got != password {
+			t.Errorf("%s gets the password %q, .env has %q", name, got, password)
+		}
+	}
+	if got := envOf(composeService(t, loadComposeDotEnv(t, "GRAFANA_ADMIN_PASSWORD='"+password+"'\n"), "zeros"))["PGPASSWORD"]; got != "baum" {
+		t.Errorf("PGPASSWORD %q without POSTGRES_PASSWORD in .env", got)
+	}
+	unquoted := loadComposeDotEnv(t, "POSTGRES_PASSWORD="+password+"\n")
+	if got := envOf(composeService(t, unquoted, "zeros"))["PGPASSWORD"]; got == password {
+		t.Errorf("unquoted, the password %q arrives whole: then the advice to quote it is wrong", password)
 	}
 }

@@ -42,11 +42,13 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// A person opens /docs, uploads a file through "Try it out" and reads the
-// 201 answer; every request the page makes goes to the service itself.
+// A person opens /docs, gives Swagger UI's "Authorize" the API token,
+// uploads a file through "Try it out" and reads the 201 answer; every
+// request the page makes goes to the service itself.
 func TestSwaggerUIUploadsAFileInABrowser(t *testing.T) {
 	browser := chromium(t)
-	sys := testsystem.Start(t, nil)
+	const token = "browser-token-27c4f9e0b1d6a3"
+	sys := testsystem.Start(t, map[string]string{"BAUM_API_TOKENS": "browser:write:" + token})
 	base := sys.URL[messages.Zeros]
 	dir := t.TempDir()
 	upload := filepath.Join(dir, "from-the-browser.bin")
@@ -108,6 +110,12 @@ func TestSwaggerUIUploadsAFileInABrowser(t *testing.T) {
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/docs"),
 		chromedp.WaitVisible(chromedp.CSS(op+" .opblock-summary")),
+		// Authorize: the bearer scheme of the OpenAPI document.
+		chromedp.Click(chromedp.CSS(".auth-wrapper .btn.authorize"), chromedp.NodeVisible),
+		chromedp.SendKeys(chromedp.CSS("#auth-bearer-value"), token, chromedp.NodeVisible),
+		chromedp.Click(chromedp.CSS(".auth-btn-wrapper .btn.modal-btn.auth.authorize"), chromedp.NodeVisible),
+		chromedp.Click(chromedp.CSS(".auth-btn-wrapper .btn-done"), chromedp.NodeVisible),
+		chromedp.WaitNotPresent(chromedp.CSS(".dialog-ux")),
 		chromedp.Click(chromedp.CSS(op+" .opblock-summary"), chromedp.NodeVisible),
 		chromedp.Click(chromedp.CSS(op+" .try-out__btn"), chromedp.NodeVisible),
 		chromedp.WaitVisible(chromedp.CSS(op+` input[type="file"]`)),
@@ -139,7 +147,9 @@ func TestSwaggerUIUploadsAFileInABrowser(t *testing.T) {
 		!slices.Equal(f.StoredIn, []messages.Service{messages.Ones}) {
 		t.Errorf("Swagger UI shows %+v", f)
 	}
-	if res := sys.Get(t, messages.Ones, "/data/"+f.ID+"/content"); res.Status != http.StatusOK || !bytes.Equal(res.Body, data) {
+	req, _ := http.NewRequest(http.MethodGet, sys.URL[messages.Ones]+"/data/"+f.ID+"/content", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if res := testsystem.Do(t, req); res.Status != http.StatusOK || !bytes.Equal(res.Body, data) {
 		t.Errorf("ones does not serve the file uploaded in the browser: %d", res.Status)
 	}
 

@@ -310,7 +310,7 @@ func TestGrafanaDashboardIsWellFormed(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"baum_uploads_total", "baum_stored_bytes", "baum_placements_total", "baum_watermill_handler_execution_time_seconds_bucket",
-		`success="false"`, "baum_poisoned_messages_total", "baum_http_request_duration_seconds_bucket"} {
+		`success="false"`, "baum_poisoned_messages_total", "baum_http_request_duration_seconds_bucket", "baum_consumer_lag"} {
 		if !strings.Contains(all.String(), want) {
 			t.Errorf("no panel shows %s", want)
 		}
@@ -547,5 +547,88 @@ func checkDashboardAgainstMetrics(t *testing.T, labels map[string][]string) {
 				}
 			}
 		}
+	}
+}
+
+// zeroFallback ends a query that shows 0, not "No data", while the series
+// it selects do not exist yet (no handler failed, no 5xx since the start):
+// "or on() vector(0)" adds the 0 only when the left side is empty.
+var zeroFallback = regexp.MustCompile(`\bor on\(\)\s*(label_replace\()?vector\(0\)`)
+
+// The panels an operator looks at for trouble say 0 when there is none, and
+// the publish latency keeps every real publish, by where it comes from.
+func TestErrorPanelsShowZeroAndPublishLatencyKeepsEveryPublish(t *testing.T) {
+	d, _ := loadDashboard(t)
+	byTitle := map[string]panel{}
+	for _, p := range allPanels(d.Panels) {
+		byTitle[p.Title] = p
+	}
+	for _, title := range []string{"Handler errors per second", "Server errors (5xx) per second"} {
+		p, ok := byTitle[title]
+		if !ok {
+			t.Errorf("no panel %q", title)
+			continue
+		}
+		for _, tg := range p.Targets {
+			if !zeroFallback.MatchString(tg.Expr) {
+				t.Errorf("panel %q shows \"No data\" until the first error: %s", title, tg.Expr)
+			}
+		}
+	}
+	// Watermill labels a publish made inside a handler (every event) with
+	// its disabled publisher's name: filtering that name out would drop
+	// them. The panel splits by origin instead.
+	p, ok := byTitle["Publish latency (p95) by origin"]
+	if !ok || len(p.Targets) != 1 {
+		t.Fatalf("no publish latency panel with one query: %+v", p)
+	}
+	q, err := parsePromQL(p.Targets[0].Expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(q.grouping, "handler_name") || strings.Contains(p.Targets[0].Expr, "publisher_name") {
+		t.Errorf("publish latency %s: want it by handler_name, over every publisher", p.Targets[0].Expr)
+	}
+}
+
+// Grafana reads datasources/, dashboards/, plugins/ and alerting/ of its
+// provisioning folder at every start, and logs level=error for each one
+// missing. Compose mounts deploy/grafana/provisioning over the image's
+// folder (whose Dockerfile makes those folders), so all four must be in
+// it, each with YAML files only (Grafana's alerting reader refuses other
+// suffixes) of apiVersion 1.
+func TestGrafanaProvisioningHasEveryFolderGrafanaReads(t *testing.T) {
+	dir := mountSource(t, "grafana", "/etc/grafana/provisioning")
+	for _, sub := range []string{"datasources", "dashboards", "plugins", "alerting"} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil || len(entries) == 0 {
+			t.Errorf("%s/%s: %v, %d files: Grafana would log an error, or git would not keep the folder", dir, sub, err, len(entries))
+			continue
+		}
+		for _, e := range entries {
+			if ext := filepath.Ext(e.Name()); e.IsDir() || ext != ".yaml" && ext != ".yml" {
+				t.Errorf("%s/%s/%s: not a YAML file", dir, sub, e.Name())
+				continue
+			}
+			var head struct {
+				APIVersion int `yaml:"apiVersion"`
+			}
+			raw, err := os.ReadFile(filepath.Join(dir, sub, e.Name()))
+			if err != nil || yaml.Unmarshal(raw, &head) != nil || head.APIVersion != 1 {
+				t.Errorf("%s/%s/%s: apiVersion %d (%v)", dir, sub, e.Name(), head.APIVersion, err)
+			}
+		}
+	}
+	var plugins struct {
+		APIVersion int   `yaml:"apiVersion"`
+		Apps       []any `yaml:"apps"`
+	}
+	decodeYAMLStrict(t, filepath.Join(dir, "plugins", "baum.yaml"), &plugins)
+	var alerting struct {
+		APIVersion int `yaml:"apiVersion"`
+	}
+	decodeYAMLStrict(t, filepath.Join(dir, "alerting", "baum.yaml"), &alerting)
+	if len(plugins.Apps) != 0 {
+		t.Errorf("plugins to provision: %v; the image has none installed", plugins.Apps)
 	}
 }

@@ -413,9 +413,9 @@ Every message is one Kafka record:
 | Header | On | Meaning |
 |---|---|---|
 | ` + "`name`" + ` | every message | The versioned message name, e.g. ` + "`baum.StoreChunk.v1`" + `. A consumer poisons a name it does not know. |
-| ` + "`partition_key`" + ` | every message | The record key again (Watermill's copy of it). Optional for other producers. |
+| ` + "`partition_key`" + ` | every message | The record key again (Watermill's copy of it). Optional for other producers: a consumer takes the record key itself, whatever this header says, and a poisoned message keeps that key. |
 | ` + "`correlation_id`" + ` | optional | Follows one upload through every message and every log line of both services. Go clients use the upload id. |
-| ` + "`_watermill_message_uuid`" + ` | optional | Watermill's message id, set by watermill-kafka. |
+| ` + "`_watermill_message_uuid`" + ` | optional | Watermill's message id, set by watermill-kafka. A message without one is known (in the logs, on the poison topic) by ` + "`<topic>/<partition>/<offset>`" + `. |
 
 `)
 

@@ -52,7 +52,7 @@ type FileStored struct {
 	SHA256      string    `json:"sha256"`       // hex SHA-256 of the stored bytes
 	ZeroBits    uint64    `json:"zero_bits"`    // zero bits of the file (counted by zeros)
 	OneBits     uint64    `json:"one_bits"`     // one bits of the file (counted by ones); zero_bits + one_bits = 8 × size
-	At          time.Time `json:"at"`           // when it was stored (RFC 3339, UTC)
+	At          time.Time `json:"at"`           // the file's stored_at, the same in every keeper: when the placement was decided (RFC 3339, UTC)
 }
 
 func (FileStored) MessageName() string    { return NameFileStored }

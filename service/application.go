@@ -30,6 +30,11 @@ type Adapters struct {
 	Sender   command.UploadSender
 	// Metrics hears what the use cases do.
 	Metrics domain.Metrics
+	// Chunks reads chunk commands back from the log, and Locate tells where
+	// the one being handled is: with both, files of one chunk are staged in
+	// memory (see app/command's memory). nil: every file is staged on disk.
+	Chunks command.ChunkLog
+	Locate command.LocateChunk
 	// Journal records the uploads this process is sending, so that the
 	// next start aborts those it dies in the middle of (nil: none).
 	Journal command.SendJournal
@@ -51,12 +56,12 @@ func NewApplication(config Config, a Adapters, log *slog.Logger) (app.Applicatio
 	}
 	staging := command.NewStaging(a.Disk, domain.BitKind(self))
 	stage, err := command.NewStageChunkHandler(command.StageChunkConfig{Self: self, Uploads: a.Uploads, Staging: staging,
-		Events: a.Events, SyncStaged: config.SyncStaged, Metrics: a.Metrics, Log: log})
+		Events: a.Events, SyncStaged: config.SyncStaged, Locate: a.Locate, Metrics: a.Metrics, Log: log})
 	if err != nil {
 		return app.Application{}, err
 	}
 	place, err := command.NewPlaceFileHandler(command.PlaceFileConfig{Self: self, Uploads: a.Uploads, Disk: a.Disk,
-		Staging: staging, Events: a.Events, Metrics: a.Metrics, Log: log})
+		Staging: staging, Chunks: a.Chunks, Events: a.Events, Metrics: a.Metrics, Log: log})
 	if err != nil {
 		return app.Application{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	httpport "github.com/baum-store/baum/handlers/http"
 	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/infra/logging"
 	"github.com/baum-store/baum/messages"
@@ -43,7 +44,19 @@ type Config struct {
 	HTTPReadHeaderTimeout time.Duration
 	HTTPIdleReadTimeout   time.Duration
 	HTTPMaxHeaderBytes    int
+
+	// APITokens are the HTTP API's bearer tokens from BAUM_API_TOKENS (their
+	// hashes: the tokens themselves are not kept), APITokensFile the file of
+	// more (BAUM_API_TOKENS_FILE).
+	APITokens     []httpport.Token
+	APITokensFile string
+	MetricsAddr   string
 }
+
+// Authenticated reports whether the HTTP API asks for tokens: some are
+// configured, or a token file is (an empty one refuses every request until
+// a token is added to it).
+func (c Config) Authenticated() bool { return len(c.APITokens) > 0 || c.APITokensFile != "" }
 
 // Kafka returns the configuration of this service's Kafka clients.
 func (c Config) Kafka() kafka.Config {
@@ -133,6 +146,18 @@ var envVars = []envVar{
 		func(c *Config, v string) (err error) { c.HTTPIdleReadTimeout, err = time.ParseDuration(v); return }},
 	{"BAUM_HTTP_MAX_HEADER_BYTES", "Largest request header block; larger ones get 431.", fixed("65536"),
 		func(c *Config, v string) (err error) { c.HTTPMaxHeaderBytes, err = positiveInt(v); return }},
+	{"BAUM_API_TOKENS", "Bearer tokens of the HTTP API, comma-separated, each `scope:token` or `name:scope:token`: scope `read` (list, metadata, download, upload status) or `write` (also upload and delete); a token is 16 or more of `A-Z a-z 0-9 - . _ ~ + /`, e.g. from `openssl rand -hex 32`. With this and BAUM_API_TOKENS_FILE empty the API asks for no token.", fixed(""),
+		func(c *Config, v string) (err error) { c.APITokens, err = httpport.ParseTokens(v); return }},
+	{"BAUM_API_TOKENS_FILE", "File of API tokens as in BAUM_API_TOKENS, one or more per line, `#` comments (e.g. a Docker or Kubernetes secret). Read again every 2 s: a token removed from it is revoked without a restart.", fixed(""),
+		func(c *Config, v string) error { c.APITokensFile = v; return nil }},
+	{"BAUM_METRICS_ADDR", "If set, serve `/metrics` on this address instead of the API's, e.g. `:9100`.", fixed(""),
+		func(c *Config, v string) error {
+			c.MetricsAddr = v
+			if v == "" {
+				return nil
+			}
+			return checkAddr(v)
+		}},
 	{"BAUM_UPLOAD_WAIT", "How long POST /data/upload waits for the placement, and DELETE /data/{id} for the delete, before answering 202 (per request: `?wait=`).", fixed("30s"),
 		func(c *Config, v string) (err error) { c.UploadWait, err = time.ParseDuration(v); return }},
 	{"BAUM_FSYNC", "Flush each staged file to disk before its bit count is published (durable against power loss).", fixed("true"),
@@ -156,6 +181,9 @@ var envVars = []envVar{
 			return checkAddr(v)
 		}},
 }
+
+// secretVars are never repeated in an error message.
+var secretVars = map[string]bool{"BAUM_API_TOKENS": true, "BAUM_KAFKA_SASL_PASSWORD": true}
 
 // EnvVar describes one configuration variable.
 type EnvVar struct {
@@ -199,7 +227,11 @@ func LoadConfig(getenv func(string) string, role string) (Config, error) {
 			value = v.Default(r)
 		}
 		if err := v.set(&c, value); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, value, err))
+			if secretVars[v.Name] {
+				errs = append(errs, fmt.Errorf("%s (value not shown): %w", v.Name, err))
+			} else {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, value, err))
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -247,6 +279,11 @@ func (c Config) Validate() error {
 	}
 	if err := (logging.Config{Level: c.LogLevel, Format: c.LogFormat}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("BAUM_LOG_LEVEL / BAUM_LOG_FORMAT: %w", err))
+	}
+	if c.APITokensFile != "" {
+		if _, err := ReadTokenFile(c.APITokensFile); err != nil {
+			errs = append(errs, fmt.Errorf("BAUM_API_TOKENS_FILE=%q: %w", c.APITokensFile, err))
+		}
 	}
 	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("BAUM_DATABASE_URL: must be a postgres:// URL"))

@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -147,6 +148,55 @@ func TestConfigNamesTheInstanceInItsConsumerGroups(t *testing.T) {
 		bad.env["BAUM_ROLE"] = "zeros"
 		if _, err := service.LoadConfig(env(bad.env), ""); err == nil || !strings.Contains(err.Error(), "BAUM_INSTANCE") {
 			t.Errorf("%v: error %v does not name BAUM_INSTANCE", bad.env, err)
+		}
+	}
+}
+
+// Tokens are parsed at start, and a bad one is reported without showing it.
+func TestConfigOfAPITokens(t *testing.T) {
+	file := t.TempDir() + "/tokens"
+	if err := os.WriteFile(file, []byte("# comment\nci:write:0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := service.LoadConfig(env(map[string]string{"BAUM_ROLE": "zeros",
+		"BAUM_API_TOKENS": "write:aaaaaaaaaaaaaaaaaaaa, viewer:read:bbbbbbbbbbbbbbbbbbbb", "BAUM_API_TOKENS_FILE": file,
+		"BAUM_METRICS_ADDR": ":9100"}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.APITokens) != 2 || c.APITokens[1].Name != "viewer" || c.APITokens[1].Scope != "read" || !c.Authenticated() || c.MetricsAddr != ":9100" {
+		t.Errorf("parsed %+v", c)
+	}
+	if printed := fmt.Sprintf("%+v", c); strings.Contains(printed, "aaaaaaaaaaaaaaaa") || strings.Contains(printed, "bbbbbbbbbbbbbbbb") {
+		t.Errorf("a printed Config shows a token: %s", printed)
+	}
+	if c, err := service.LoadConfig(env(map[string]string{"BAUM_ROLE": "zeros"}), ""); err != nil || c.Authenticated() {
+		t.Errorf("without tokens: authenticated %v, %v", c.Authenticated(), err)
+	}
+
+	_, err = service.LoadConfig(env(map[string]string{"BAUM_ROLE": "zeros",
+		"BAUM_API_TOKENS":   "write:tooshort-secret, admin:read:ok-but-" + strings.Repeat("x", 20) + ", x:y:z:w, root:write:secret-with-$ign-inside",
+		"BAUM_METRICS_ADDR": "nowhere"}), "")
+	if err == nil {
+		t.Fatal("bad tokens accepted")
+	}
+	for _, says := range []string{"BAUM_API_TOKENS (value not shown)", "token token-1", "token 3", "token root", "BAUM_METRICS_ADDR"} {
+		if !strings.Contains(err.Error(), says) {
+			t.Errorf("error does not say %s:\n%v", says, err)
+		}
+	}
+	for _, secret := range []string{"tooshort", "secret-with", "$ign"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error shows a token (%s):\n%v", secret, err)
+		}
+	}
+	if err := os.WriteFile(file, []byte("ci:write:0123456789abcdef0123\nci:admin:0123456789abcdef9999\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"/nonexistent/tokens", file} {
+		_, err = service.LoadConfig(env(map[string]string{"BAUM_ROLE": "zeros", "BAUM_API_TOKENS_FILE": f}), "")
+		if err == nil || !strings.Contains(err.Error(), "BAUM_API_TOKENS_FILE=\""+f+"\"") || strings.Contains(err.Error(), "abcdef") {
+			t.Errorf("token file %s: %v", f, err)
 		}
 	}
 }

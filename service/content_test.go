@@ -3,6 +3,8 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"mime"
@@ -33,6 +35,8 @@ func TestDownloadServesRangesAndConditionalRequests(t *testing.T) {
 	}
 	path := "/data/" + f.ID + "/content"
 	etag := `"` + sha(data) + `"`
+	sum := sha256.Sum256(data)
+	reprDigest := "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":" // RFC 9530
 	get := func(t *testing.T, headers map[string]string) testsystem.Response {
 		t.Helper()
 		res := call(t, sys, messages.Zeros, http.MethodGet, path, headers)
@@ -48,6 +52,7 @@ func TestDownloadServesRangesAndConditionalRequests(t *testing.T) {
 		}
 		for header, want := range map[string]string{
 			"ETag":                    etag,
+			"Repr-Digest":             reprDigest,
 			"Accept-Ranges":           "bytes",
 			"Content-Length":          "1000",
 			"Content-Type":            "application/octet-stream",
@@ -82,8 +87,9 @@ func TestDownloadServesRangesAndConditionalRequests(t *testing.T) {
 			if res.Status != http.StatusPartialContent || res.Header.Get("Content-Range") != c.contentRange || !bytes.Equal(res.Body, c.want) {
 				t.Errorf("Range %s: %d, Content-Range %q, %d bytes", c.rng, res.Status, res.Header.Get("Content-Range"), len(res.Body))
 			}
-			if res.Header.Get("ETag") != etag {
-				t.Errorf("Range %s: ETag %q", c.rng, res.Header.Get("ETag"))
+			// A part of the file is still described by the whole's digest.
+			if res.Header.Get("ETag") != etag || res.Header.Get("Repr-Digest") != reprDigest {
+				t.Errorf("Range %s: ETag %q, Repr-Digest %q", c.rng, res.Header.Get("ETag"), res.Header.Get("Repr-Digest"))
 			}
 		}
 	})
@@ -278,7 +284,9 @@ func postFile(t testing.TB, sys *testsystem.System, role messages.Service, filen
 
 func TestDownloadNamesTheFileSafelyAndTypesIt(t *testing.T) {
 	sys := testsystem.Start(t, nil)
-	text := []byte("Hello, world. Plain text for the sniffer.\n")
+	text := []byte("Hello, world. Plain text, which nothing sniffs.\n")
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	const octets = "application/octet-stream"
 	type want struct {
 		name        string // as a client reads Content-Disposition
 		ascii       string // the plain filename= fallback
@@ -305,6 +313,12 @@ func TestDownloadNamesTheFileSafelyAndTypesIt(t *testing.T) {
 		if ct := res.Header.Get("Content-Type"); ct != w.contentType {
 			t.Errorf("Content-Type %q, want %q", ct, w.contentType)
 		}
+		// One content type: the metadata says what the download says.
+		var f api.File
+		sys.Get(t, role, "/data/"+id).JSON(t, &f)
+		if f.ContentType != res.Header.Get("Content-Type") {
+			t.Errorf("metadata says content_type %q, the download %q", f.ContentType, res.Header.Get("Content-Type"))
+		}
 	}
 
 	// Through HTTP, as a browser or curl sends them.
@@ -316,10 +330,14 @@ func TestDownloadNamesTheFileSafelyAndTypesIt(t *testing.T) {
 	}{
 		{"Grüße, 世界.txt", "text/plain; charset=utf-8", text, "Grüße, 世界.txt",
 			want{"Grüße, 世界.txt", "Gr__e, __.txt", "text/plain; charset=utf-8"}},
-		{"../x", "", text, "x", want{"x", "x", "text/plain; charset=utf-8"}},                                                        // multipart keeps the last element only
-		{`..\..\evil.exe`, "application/octet-stream", text, "evil.exe", want{"evil.exe", "evil.exe", "text/plain; charset=utf-8"}}, // a Windows path: its last element only
+		{"../x", "", text, "x", want{"x", "x", octets}},                                    // multipart keeps the last element only
+		{`..\..\evil.exe`, octets, text, "evil.exe", want{"evil.exe", "evil.exe", octets}}, // a Windows path: its last element only
 		{"page.html", "text/html", []byte("<html><script>alert(1)</script></html>"), "page.html", want{"page.html", "page.html", "text/html"}},
-		{"picture.png", "", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "picture.png", want{"picture.png", "picture.png", "image/png"}},
+		// Bytes that look like something are still what was declared, or
+		// octet-stream when nothing was: never sniffed.
+		{"picture.png", "", png, "picture.png", want{"picture.png", "picture.png", octets}},
+		{"declared-octets.png", octets, png, "declared-octets.png", want{"declared-octets.png", "declared-octets.png", octets}},
+		{"bad-type.bin", "nonsense", png, "bad-type.bin", want{"bad-type.bin", "bad-type.bin", octets}},
 		{"declared.bin", "image/gif; name=x", text, "declared.bin", want{"declared.bin", "declared.bin", "image/gif; name=x"}},
 	}
 	for _, c := range httpCases {
@@ -343,12 +361,12 @@ func TestDownloadNamesTheFileSafelyAndTypesIt(t *testing.T) {
 		name string
 		want want
 	}{
-		{"../x", want{".._x", ".._x", "text/plain; charset=utf-8"}},
-		{"/etc/passwd", want{"_etc_passwd", "_etc_passwd", "text/plain; charset=utf-8"}},
-		{"line\r\nSet-Cookie: a=b.txt", want{"lineSet-Cookie: a=b.txt", "lineSet-Cookie: a=b.txt", "text/plain; charset=utf-8"}},
-		{`quote " and \ backslash.txt`, want{`quote " and _ backslash.txt`, `quote _ and _ backslash.txt`, "text/plain; charset=utf-8"}},
-		{"\u202Etxt.exe", want{"txt.exe", "txt.exe", "text/plain; charset=utf-8"}},
-		{"..", want{"", "", "text/plain; charset=utf-8"}}, // becomes the id
+		{"../x", want{".._x", ".._x", octets}},
+		{"/etc/passwd", want{"_etc_passwd", "_etc_passwd", octets}},
+		{"line\r\nSet-Cookie: a=b.txt", want{"lineSet-Cookie: a=b.txt", "lineSet-Cookie: a=b.txt", octets}},
+		{`quote " and \ backslash.txt`, want{`quote " and _ backslash.txt`, `quote _ and _ backslash.txt`, octets}},
+		{"\u202Etxt.exe", want{"txt.exe", "txt.exe", octets}},
+		{"..", want{"", "", octets}}, // becomes the id
 	}
 	for _, c := range busCases {
 		t.Run(fmt.Sprintf("bus %q", c.name), func(t *testing.T) {

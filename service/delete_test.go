@@ -93,6 +93,14 @@ func TestDeleteRemovesTheFileFromThisServiceOnlyAndTwiceIs404(t *testing.T) {
 			return ""
 		})
 	}
+	// ones' own view of its file follows the delete elsewhere too: its
+	// metadata and its listing say where the file is now.
+	var held api.File
+	sys.Get(t, messages.Ones, "/data/"+f.ID).JSON(t, &held)
+	if listed := listAll(t, sys, messages.Ones)[f.ID]; !slices.Equal(held.StoredIn, []messages.Service{messages.Ones}) ||
+		!slices.Equal(listed.StoredIn, []messages.Service{messages.Ones}) {
+		t.Errorf("ones says the file is stored in %v (GET /data/{id}) and %v (GET /data), want [ones]", held.StoredIn, listed.StoredIn)
+	}
 	after := scrape(t, sys, messages.Zeros)
 	if d := after.sum("baum_files_deleted_total") - before.sum("baum_files_deleted_total"); d != 1 {
 		t.Errorf("baum_files_deleted_total rose by %v", d)

@@ -137,8 +137,10 @@ func TestSlowAndOversizedRequestsAreCutOff(t *testing.T) {
 		if err != nil {
 			t.Fatalf("no HTTP answer before the cut: %v: %q", err, out)
 		}
+		answer := testsystem.Response{Status: res.StatusCode, Header: res.Header, Body: readAll(t, res.Body)}
+		conforms(t, http.MethodPost, "/data/upload", answer)
 		var e api.Error
-		if err := json.NewDecoder(res.Body).Decode(&e); err != nil || res.StatusCode != http.StatusRequestTimeout ||
+		if err := json.Unmarshal(answer.Body, &e); err != nil || res.StatusCode != http.StatusRequestTimeout ||
 			e.Status != http.StatusRequestTimeout || !strings.Contains(e.Error, "no data arrived for 2s") {
 			t.Errorf("answer %d %+v (%v), want 408", res.StatusCode, e, err)
 		}
@@ -150,7 +152,12 @@ func TestSlowAndOversizedRequestsAreCutOff(t *testing.T) {
 		req.Header.Set("X-Big", strings.Repeat("b", 16<<10))
 		if res := testsystem.Do(t, req); res.Status != http.StatusRequestHeaderFieldsTooLarge {
 			t.Errorf("16 KiB of headers: %d %s, want 431", res.Status, res.Body)
+		} else {
+			conforms(t, http.MethodGet, "/data", res)
 		}
+		up, _ := http.NewRequest(http.MethodPost, sys.URL[messages.Zeros]+"/data/upload", strings.NewReader("x"))
+		up.Header.Set("X-Big", strings.Repeat("b", 16<<10))
+		conforms(t, http.MethodPost, "/data/upload", testsystem.Do(t, up))
 		req.Header.Set("X-Big", strings.Repeat("b", 2<<10))
 		if res := testsystem.Do(t, req); res.Status != http.StatusOK {
 			t.Errorf("2 KiB of headers: %d %s", res.Status, res.Body)

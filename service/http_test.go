@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -168,5 +169,86 @@ func TestListingPagesByCursor(t *testing.T) {
 	}
 	if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(ids))) {
 		t.Fatalf("pages listed %v, uploaded %v", got, ids)
+	}
+}
+
+// GET /data filters by name prefix, content type, size and time, sorts by
+// stored_at, size or name either way, and pages through any of them by
+// cursor; the totals stay the service's.
+func TestListingFiltersSortsAndPages(t *testing.T) {
+	sys := testsystem.Start(t, nil)
+	z := messages.Zeros
+	var up []api.File // in upload (and stored_at) order
+	for _, c := range []struct {
+		name, ctype string
+		size        int
+	}{
+		{"a1.txt", "text/plain", 10}, {"a2.png", "image/png", 30}, {"b.png", "image/png", 20},
+		{"report.pdf", "application/pdf", 50}, {"A.txt", "text/plain; charset=utf-8", 40}, {"a3", "", 30},
+	} {
+		up = append(up, postFile(t, sys, z, c.name, c.ctype, make([]byte, c.size)))
+	}
+	names := func(q string) []string {
+		t.Helper()
+		res := sys.Get(t, z, "/data"+q)
+		conforms(t, http.MethodGet, "/data", res)
+		var page api.FileList
+		res.JSON(t, &page)
+		if page.Count != 6 || page.TotalSize != 180 || len(page.Order) != len(page.ListMetadata) {
+			t.Errorf("GET /data%s: totals %d/%d, %d ids in order for %d files", q, page.Count, page.TotalSize, len(page.Order), len(page.ListMetadata))
+		}
+		var out []string
+		for _, id := range page.Order {
+			out = append(out, page.ListMetadata[id].Name)
+		}
+		return out
+	}
+	since := url.QueryEscape(up[2].StoredAt.Format(time.RFC3339Nano))
+	before := url.QueryEscape(up[4].StoredAt.Format(time.RFC3339Nano))
+	for q, want := range map[string][]string{
+		"":                                       {"a1.txt", "a2.png", "b.png", "report.pdf", "A.txt", "a3"},
+		"?sort=size":                             {"a1.txt", "b.png", "a2.png", "a3", "A.txt", "report.pdf"},
+		"?sort=size&order=desc":                  {"report.pdf", "A.txt", "a3", "a2.png", "b.png", "a1.txt"},
+		"?sort=name":                             {"A.txt", "a1.txt", "a2.png", "a3", "b.png", "report.pdf"},
+		"?sort=stored_at&order=desc":             {"a3", "A.txt", "report.pdf", "b.png", "a2.png", "a1.txt"},
+		"?prefix=a":                              {"a1.txt", "a2.png", "a3"},
+		"?prefix=a&sort=name&order=desc":         {"a3", "a2.png", "a1.txt"},
+		"?content_type=text/plain":               {"a1.txt", "A.txt"},
+		"?content_type=image/*&sort=size":        {"b.png", "a2.png"},
+		"?content_type=application/octet-stream": {"a3"},
+		"?min_size=20&max_size=30":               {"a2.png", "b.png", "a3"},
+		"?stored_since=" + since + "&stored_before=" + before: {"b.png", "report.pdf"},
+		"?prefix=zz": nil,
+	} {
+		if got := names(q); !slices.Equal(got, want) {
+			t.Errorf("GET /data%s lists %v, want %v", q, got, want)
+		}
+	}
+	// Pages of two, by size from the largest: each file once, in order.
+	var got []string
+	after := ""
+	for range 5 {
+		var page api.FileList
+		sys.Get(t, z, "/data?limit=2&sort=size&order=desc"+after).JSON(t, &page)
+		for _, id := range page.Order {
+			got = append(got, page.ListMetadata[id].Name)
+		}
+		if page.Next == nil {
+			break
+		}
+		after = "&after=" + url.QueryEscape(*page.Next)
+	}
+	if want := []string{"report.pdf", "A.txt", "a3", "a2.png", "b.png", "a1.txt"}; !slices.Equal(got, want) {
+		t.Errorf("paged by size, largest first: %v, want %v", got, want)
+	}
+	var first api.FileList
+	sys.Get(t, z, "/data?limit=2&sort=size").JSON(t, &first)
+	for _, bad := range []string{"?sort=colour", "?order=up", "?min_size=-1", "?max_size=x", "?stored_since=yesterday",
+		"?content_type=image", "?sort=name&after=" + url.QueryEscape(*first.Next), "?after=" + url.QueryEscape(*first.Next)} {
+		res := sys.Get(t, z, "/data"+bad)
+		conforms(t, http.MethodGet, "/data", res)
+		if res.Status != http.StatusBadRequest {
+			t.Errorf("GET /data%s: %d, want 400", bad, res.Status)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -144,4 +145,57 @@ func toAny(m map[string]bool) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// A client that leaves in the middle of its upload: its request is logged
+// once, as 499 (no answer was sent), with where it came from; each service
+// says once that the upload failed, however many UploadFailed events reach
+// it.
+func TestAClientThatLeavesIsLoggedOnceAs499(t *testing.T) {
+	sys := testsystem.Start(t, map[string]string{"BAUM_CHUNK_SIZE": "400"})
+	conn := dial(t, sys, messages.Zeros)
+	body, contentType := rawForm(`filename="left.bin"`, make([]byte, 3000))
+	fmt.Fprintf(conn, "POST /data/upload HTTP/1.1\r\nHost: x\r\nUser-Agent: leaving-client/1.0\r\nX-Correlation-ID: leaves-1\r\n"+
+		"Content-Type: %s\r\nContent-Length: %d\r\n\r\n", contentType, len(body))
+	conn.Write(body[:2000]) // several chunks, then gone
+	time.Sleep(200 * time.Millisecond)
+	conn.Close()
+
+	var id string
+	testsystem.Eventually(t, 30*time.Second, func() string {
+		for _, l := range logLines(t, sys.Logs.String(), `"upload failed"`) {
+			if l["correlation_id"] == "leaves-1" && l["reason"] == messages.ReasonAborted {
+				id, _ = l["upload_id"].(string)
+				return ""
+			}
+		}
+		return "no service logged the upload as failed"
+	})
+	sys.WaitSettled(t, 30*time.Second)
+	logs := sys.Logs.String()
+	failed := map[string]int{}
+	for _, l := range logLines(t, logs, id) {
+		if l["msg"] == "upload failed" {
+			failed[l["service"].(string)]++
+		}
+	}
+	if failed["zeros"] != 1 || failed["ones"] != 1 {
+		t.Errorf("\"upload failed\" lines per service: %v, want one each", failed)
+	}
+	var requests []map[string]any
+	for _, l := range logLines(t, logs, `"path":"/data/upload"`) {
+		if l["correlation_id"] == "leaves-1" {
+			requests = append(requests, l)
+		}
+	}
+	if len(requests) != 1 {
+		t.Fatalf("%d request lines for the upload, want 1: %v", len(requests), requests)
+	}
+	r := requests[0]
+	if r["status"] != float64(499) || r["user_agent"] != "leaving-client/1.0" || !strings.HasPrefix(r["remote_addr"].(string), "127.0.0.1:") {
+		t.Errorf("request line %s; want status 499, the user agent and the remote address", r["_line"])
+	}
+	if n := scrape(t, sys, messages.Zeros).sum("baum_http_requests_total", `status="499"`); n != 1 {
+		t.Errorf("baum_http_requests_total{status=\"499\"} is %v, want 1", n)
+	}
 }

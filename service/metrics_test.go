@@ -2,16 +2,23 @@ package service_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 
+	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
+	"github.com/baum-store/baum/handlers/messaging"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
+	"github.com/baum-store/baum/service"
 )
 
 func TestMetricsChangeAfterAnUpload(t *testing.T) {
@@ -62,6 +69,12 @@ func TestMetricsChangeAfterAnUpload(t *testing.T) {
 		{z, "baum_watermill_handler_execution_time_seconds_count", []string{`handler_name="store-chunk"`}, -1},
 		{o, "baum_watermill_handler_execution_time_seconds_count", []string{`handler_name="events"`}, -1},
 		{z, "baum_watermill_publish_time_seconds_count", nil, -1},
+		// Publishes by origin (the dashboard's publish latency): the chunk
+		// of the HTTP upload, then the events each handler published,
+		// which Watermill files under its disabled publisher's name.
+		{z, "baum_watermill_publish_time_seconds_count", []string{`handler_name="<no handler>"`, `publisher_name="kafka.Publisher"`}, 1},
+		{o, "baum_watermill_publish_time_seconds_count", []string{`handler_name="store-chunk"`, `publisher_name="message.disabledPublisher"`}, 1}, // BitsCounted
+		{o, "baum_watermill_publish_time_seconds_count", []string{`handler_name="events"`, `publisher_name="message.disabledPublisher"`}, 1},      // FileStored
 		{o, "baum_watermill_subscriber_messages_received_total", nil, -1},
 	}
 	for _, w := range wants {
@@ -116,4 +129,78 @@ func (m metrics) series(name string) (int, bool) {
 		}
 	}
 	return n, n > 0
+}
+
+// blockedDeletes is an upload store whose deletes wait until released.
+type blockedDeletes struct {
+	command.Uploads
+	release chan struct{}
+}
+
+func (b blockedDeletes) DeleteFile(ctx context.Context, id string) (domain.File, bool, error) {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return domain.File{}, false, ctx.Err()
+	}
+	return b.Uploads.DeleteFile(ctx, id)
+}
+
+// Each consumer group's lag — committed offsets against the high-water
+// marks — is a metric per partition and a line of /readyz: it rises while
+// a handler is stuck and falls back to 0 once it catches up.
+func TestConsumerLagIsAMetricAndInReadyz(t *testing.T) {
+	release := make(chan struct{})
+	sys := testsystem.Start(t, nil, testsystem.WithServiceOptions(messages.Zeros,
+		service.WithUploads(func(u command.Uploads) command.Uploads { return blockedDeletes{Uploads: u, release: release} })))
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(release)
+		}
+	})
+	group := messaging.GroupName("baum", messages.Zeros, messaging.HandlerDeleteFile)
+	lagOf := func() (readyz int64, metric float64, series int) {
+		var body struct {
+			ConsumerLag map[string]int64 `json:"consumer_lag"`
+		}
+		res := sys.Get(t, messages.Zeros, "/readyz")
+		conforms(t, http.MethodGet, "/readyz", res)
+		res.JSON(t, &body)
+		m := scrape(t, sys, messages.Zeros)
+		n, _ := m.series("baum_consumer_lag")
+		return body.ConsumerLag[group], m.sum("baum_consumer_lag", `group="`+group+`"`, `topic="`+messages.TopicDeleteFile+`"`), n
+	}
+	sys.WaitSettled(t, 30*time.Second)
+	testsystem.Eventually(t, 30*time.Second, func() string {
+		if r, m, n := lagOf(); r != 0 || m != 0 || n == 0 {
+			return fmt.Sprintf("settled: lag %d in /readyz, %v in %d series", r, m, n)
+		}
+		return ""
+	})
+	// Three deletes for one file: one stuck in its handler, two behind it.
+	bus, _ := commandBus(t, sys)
+	id := uuid.Must(uuid.NewV7()).String()
+	for range 3 {
+		if err := bus.Send(t.Context(), messages.DeleteFile{FileID: id, Service: messages.Zeros}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	partition := sys.Partition(t, messages.TopicDeleteFile, id)
+	testsystem.Eventually(t, 30*time.Second, func() string {
+		m := scrape(t, sys, messages.Zeros)
+		one := m[fmt.Sprintf(`baum_consumer_lag{group=%q,partition="%d",service="zeros",topic=%q}`, group, partition, messages.TopicDeleteFile)]
+		if r, sum, _ := lagOf(); r != 3 || sum != 3 || one != 3 {
+			return fmt.Sprintf("stuck: lag %d in /readyz, %v over the group's series, %v on partition %d; want 3", r, sum, one, partition)
+		}
+		return ""
+	})
+	close(release)
+	released = true
+	testsystem.Eventually(t, 30*time.Second, func() string {
+		if r, m, _ := lagOf(); r != 0 || m != 0 {
+			return fmt.Sprintf("caught up: lag %d in /readyz, %v in the metric", r, m)
+		}
+		return ""
+	})
 }

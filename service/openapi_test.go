@@ -148,6 +148,12 @@ func TestOpenAPIDocumentIsSound(t *testing.T) {
 	if got := enum(append(schemas, "Service", "enum")...); !slices.Equal(got, []string{"zeros", "ones"}) {
 		t.Errorf("services documented %v", got)
 	}
+	// The same document is served by both services, on whatever ports
+	// they were given: it names none.
+	info := doc["info"].(map[string]any)
+	if desc := info["description"].(string); regexp.MustCompile(`\bport\b|:\d{2,5}\b|\b80[08]0\b`).MatchString(desc) {
+		t.Errorf("the description names ports: %q", desc)
+	}
 	if got := enum(append(schemas, "Upload", "properties", "state", "enum")...); !slices.Equal(got, []string{"receiving", "counting", "placed", "failed"}) {
 		t.Errorf("states documented %v", got)
 	}

@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -530,5 +532,56 @@ func TestADatabaseOutageIsRetriedNotPoisoned(t *testing.T) {
 	waitPlaced(t, sys, accepted.ID, []messages.Service{messages.Zeros})
 	for _, r := range sys.ReadTopic(t, messages.TopicPoison) {
 		t.Errorf("poisoned during a database outage: %v", r.Headers)
+	}
+}
+
+// A command another program produced as docs/send-with-kcat.sh does — a
+// Kafka key, no partition_key header, no Watermill id — is poisoned with
+// its own key (so a replay "with the same key" lands where it came from),
+// and the poison line names the message by an id that finds it again.
+func TestAPoisonedRecordKeepsItsKafkaKeyWhateverItsHeaders(t *testing.T) {
+	sys := testsystem.Start(t, nil)
+	config, err := sys.Kafka.PublisherConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	producer, err := sarama.NewSyncProducer(sys.Kafka.Brokers, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	key := uuid.Must(uuid.NewV7()).String()
+	partition, offset, err := producer.SendMessage(&sarama.ProducerMessage{Topic: messages.TopicDeleteFile,
+		Key: sarama.StringEncoder(key), Value: sarama.StringEncoder("{not json"),
+		Headers: []sarama.RecordHeader{{Key: []byte(messages.HeaderName), Value: []byte(messages.NameDeleteFile)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("%s/%d/%d", messages.TopicDeleteFile, partition, offset)
+	var poisoned []testsystem.Record
+	testsystem.Eventually(t, 30*time.Second, func() string {
+		poisoned = sys.ReadTopic(t, messages.TopicPoison)
+		if len(poisoned) < 2 {
+			return fmt.Sprintf("%d poison records, want one per service", len(poisoned))
+		}
+		return ""
+	})
+	for _, r := range poisoned {
+		if r.Key != key || r.UUID() != id || r.Headers[messages.HeaderServicePoisoned] == "" {
+			t.Errorf("poison record key %q, id %q, headers %v; want the record's own key %q and id %q", r.Key, r.UUID(), r.Headers, key, id)
+		}
+		if want := sys.Partition(t, messages.TopicPoison, key); r.Partition != want {
+			t.Errorf("poisoned into partition %d, the key's is %d", r.Partition, want)
+		}
+	}
+	lines := 0
+	for _, l := range logLines(t, sys.Logs.String(), `"message poisoned"`) {
+		if l["message_uuid"] != id {
+			t.Errorf("poison line names message %q, want %q: %s", l["message_uuid"], id, l["_line"])
+		}
+		lines++
+	}
+	if lines != 2 {
+		t.Errorf("%d poison lines, want one per service", lines)
 	}
 }

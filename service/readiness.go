@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/baum-store/baum/infra/kafka"
 )
 
 // check is one readiness check: nil when the dependency works.
@@ -60,6 +62,8 @@ type readiness struct {
 	router   *message.Router
 	storage  check
 	log      *slog.Logger
+	// lag reads the consumer groups' lag, for /readyz's body.
+	lag func(ctx context.Context) ([]kafka.PartitionLag, error)
 
 	// kafkaUp is the last probe's verdict: uploads must not wait on a
 	// metadata round trip each (see watchKafka).

@@ -17,6 +17,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { httpErr <- s.http.Serve(s.listener) }()
 	go s.ready.watchKafka(ctx, 2*time.Second)
 	go s.sweepStalled(ctx)
+	go s.watchTokens(ctx, tokenFileInterval)
 	if n := s.app.Commands.SendUpload.AbortLeft(); n > 0 {
 		s.log.Warn("aborting the uploads an earlier run died while sending", "count", n)
 	}
@@ -63,6 +64,9 @@ func (s *Service) closeAdapters() {
 	if s.probe != nil {
 		s.probe.Close()
 	}
+	if s.chunks != nil {
+		s.chunks.Close()
+	}
 	if s.pool != nil {
 		s.pool.Close()
 	}
@@ -71,6 +75,9 @@ func (s *Service) closeAdapters() {
 	}
 	if s.profiler != nil {
 		s.profiler.Close()
+	}
+	if s.metrics != nil {
+		s.metrics.Close()
 	}
 }
 

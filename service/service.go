@@ -33,11 +33,17 @@ type Service struct {
 	pool     *pgxpool.Pool
 	pub      message.Publisher
 	probe    *kafka.Probe
+	chunks   *kafka.ChunkLog
 	router   *message.Router
 	api      *httpport.Server
 	http     *http.Server
 	listener net.Listener
 	profiler *Profiler
+
+	auth            *httpport.Authenticator
+	tokenFileSum    [32]byte
+	metrics         *http.Server
+	metricsListener net.Listener
 }
 
 // Option changes how NewService assembles a service. Tests use options to
@@ -122,6 +128,7 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 	s.probe = kafka.NewProbe(kcfg)
 	s.ready = &readiness{database: &recent{check: store.Ping, ttl: 250 * time.Millisecond}, kafka: s.probe.Check, storage: func(context.Context) error { return disk.Check() }, log: s.log}
 	s.ready.kafkaUp.Store(true)
+	s.watchLag(reg)
 	commands, err := messages.NewCommandBus(s.pub, wlog)
 	if err != nil {
 		return Adapters{}, err
@@ -135,8 +142,9 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 	if err != nil {
 		return Adapters{}, err
 	}
+	s.chunks = kafka.NewChunkLog(kcfg)
 	a := Adapters{Uploads: store, Read: store, Disk: disk, Events: events, Commands: commands, Sender: sender, Metrics: reg,
-		Notifier: notifier, Journal: journal}
+		Notifier: notifier, Chunks: s.chunks, Locate: kafka.Locate, Journal: journal}
 	if o.uploads != nil {
 		a.Uploads = o.uploads(a.Uploads)
 	}
@@ -184,11 +192,19 @@ func (s *Service) newRouter(reg *metrics.Registry) error {
 // newHTTP builds the HTTP port and opens its listener.
 func (s *Service) newHTTP(reg *metrics.Registry) error {
 	var err error
+	if s.auth, err = s.newAuthenticator(); err != nil {
+		return err
+	}
 	s.api, err = httpport.NewServer(httpport.Config{MaxUploadBytes: s.config.MaxUploadBytes, UploadWait: s.config.UploadWait,
-		IdleReadTimeout: s.config.HTTPIdleReadTimeout},
-		httpport.Deps{Self: s.config.Role, App: s.app, Readiness: s.ready, Metrics: reg, Log: s.log})
+		IdleReadTimeout: s.config.HTTPIdleReadTimeout, MetricsApart: s.config.MetricsAddr != ""},
+		httpport.Deps{Self: s.config.Role, App: s.app, Readiness: s.ready, Metrics: reg, Log: s.log, Auth: s.auth})
 	if err != nil {
 		return err
+	}
+	if s.config.MetricsAddr != "" {
+		if err := s.serveMetricsApart(reg.Handler()); err != nil {
+			return err
+		}
 	}
 	s.http = &http.Server{
 		Handler: s.api,

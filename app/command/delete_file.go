@@ -77,7 +77,7 @@ func (h *DeleteFileHandler) Handle(ctx context.Context, c *messages.DeleteFile) 
 		} else if err != nil {
 			return err
 		}
-		f = u.File(time.Time{})
+		f = u.File()
 	}
 	// The metadata is gone; a crash before the bytes go leaves a stored file
 	// without metadata, which the next start removes.

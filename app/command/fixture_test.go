@@ -199,3 +199,4 @@ type deadDisk struct{ command.Disk }
 
 func (deadDisk) Demote(string) error       { return errCrash }
 func (deadDisk) RemoveStaged(string) error { return errCrash }
+func (deadDisk) RemoveStored(string) error { return errCrash }

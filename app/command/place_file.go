@@ -2,6 +2,8 @@ package command
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +23,7 @@ type PlaceFileHandler struct {
 	uploads Uploads
 	disk    Disk
 	staging *Staging
+	chunks  ChunkLog
 	events  EventPublisher
 	observers
 }
@@ -33,8 +36,13 @@ type PlaceFileConfig struct {
 	Uploads Uploads
 	// Disk moves a kept file from staging into storage.
 	Disk Disk
-	// Staging drops the staged copy of a file this service does not keep.
+	// Staging drops the staged copy of a file this service does not keep,
+	// and holds the files staged in memory.
 	Staging *Staging
+	// Chunks reads back from the log a file staged in memory that this
+	// process no longer holds (after a restart). nil: such a file cannot
+	// be stored (nothing is staged in memory without a LocateChunk).
+	Chunks ChunkLog
 	// Events publishes FileStored and UploadFailed.
 	Events EventPublisher
 	// Metrics and Log are told of the work; each may be nil.
@@ -54,7 +62,7 @@ func NewPlaceFileHandler(config PlaceFileConfig) (*PlaceFileHandler, error) {
 		return nil, fmt.Errorf("place file: %w", err)
 	}
 	return &PlaceFileHandler{self: config.Self, uploads: config.Uploads, disk: config.Disk, staging: config.Staging,
-		events: config.Events, observers: newObservers(config.Metrics, config.Log)}, nil
+		chunks: config.Chunks, events: config.Events, observers: newObservers(config.Metrics, config.Log)}, nil
 }
 
 // placement is what recording one count decided, inside the upload's
@@ -62,6 +70,7 @@ func NewPlaceFileHandler(config PlaceFileConfig) (*PlaceFileHandler, error) {
 type placement struct {
 	decided  []messages.Service // the keepers, if this count decided them
 	promoted bool               // this service moved the file into storage
+	inLog    bool               // written from memory or the log, not moved from staging
 	drop     bool               // this service's staged copy goes
 	failed   string             // the reason, if this count failed the upload
 	event    messages.Message   // what to publish once committed
@@ -76,14 +85,25 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 	})
 	if err != nil {
 		if p.promoted {
-			if derr := h.disk.Demote(e.UploadID); derr != nil {
-				h.log.ErrorContext(ctx, "cannot undo storing a file whose metadata did not commit; the next start repairs it",
-					"upload_id", e.UploadID, "error", derr)
-			}
+			h.unstore(ctx, e.UploadID, p.inLog)
 		}
 		return err
 	}
 	return h.act(ctx, e, p)
+}
+
+// unstore undoes storing a file whose metadata did not commit: a staged
+// file goes back to staging; a file written from memory goes (its bytes
+// are in the log).
+func (h *PlaceFileHandler) unstore(ctx context.Context, id string, inLog bool) {
+	undo := h.disk.Demote
+	if inLog {
+		undo = h.disk.RemoveStored
+	}
+	if err := undo(id); err != nil {
+		h.log.ErrorContext(ctx, "cannot undo storing a file whose metadata did not commit; the next start repairs it",
+			"upload_id", id, "error", err)
+	}
 }
 
 // decide records the count on the upload and, if it decides the placement
@@ -112,11 +132,11 @@ func (h *PlaceFileHandler) decide(ctx context.Context, u *domain.Upload, e *mess
 		p.drop = true
 		return p, nil
 	}
-	if err := h.promote(ctx, u.ID); err != nil {
+	if err := h.store(ctx, u); err != nil {
 		return p, err
 	}
-	p.promoted = true
-	if err := files.Add(ctx, u.File(time.Now().UTC())); err != nil {
+	p.promoted, p.inLog = true, u.InLog != nil
+	if err := files.Add(ctx, u.File()); err != nil {
 		return p, err
 	}
 	u.Kept = true
@@ -128,22 +148,55 @@ func (h *PlaceFileHandler) decide(ctx context.Context, u *domain.Upload, e *mess
 	return p, nil
 }
 
-// promote moves the staged file into storage.
-func (h *PlaceFileHandler) promote(ctx context.Context, id string) error {
-	err := h.disk.Promote(id)
+// store puts the decided file into storage: the staged file on disk is
+// moved there; a file staged in memory is written from memory or, if this
+// process no longer holds it, from its chunk read back from the log.
+func (h *PlaceFileHandler) store(ctx context.Context, u *domain.Upload) error {
+	if u.InLog != nil {
+		data, err := h.inMemory(ctx, u)
+		if err != nil {
+			return err
+		}
+		if err := h.disk.WriteStored(u.ID, data); err != nil {
+			return fmt.Errorf("%w: store file %s: %w", domain.ErrUnavailable, u.ID, err)
+		}
+		return nil
+	}
+	err := h.disk.Promote(u.ID)
 	switch {
 	case errors.Is(err, domain.ErrNotStaged):
 		// Counts for an upload this service never staged (replayed from
 		// elsewhere, or its staged file was lost): retrying cannot store
 		// it, so the event goes to the poison topic, where an operator can
 		// replay it once the bytes are back, and the partition moves on.
-		h.log.ErrorContext(ctx, "decided to keep a file whose staged copy is gone", "upload_id", id, "error", err)
-		return fmt.Errorf("store file %s: %w", id, err)
+		h.log.ErrorContext(ctx, "decided to keep a file whose staged copy is gone", "upload_id", u.ID, "error", err)
+		return fmt.Errorf("store file %s: %w", u.ID, err)
 	case err != nil:
 		// Never give up a decided file: retry until the disk lets us.
-		return fmt.Errorf("%w: store file %s: %w", domain.ErrUnavailable, id, err)
+		return fmt.Errorf("%w: store file %s: %w", domain.ErrUnavailable, u.ID, err)
 	}
 	return nil
+}
+
+// inMemory returns the bytes of a file staged in memory: held by this
+// process, or read back from the log and checked against what was staged.
+func (h *PlaceFileHandler) inMemory(ctx context.Context, u *domain.Upload) ([]byte, error) {
+	if data, ok := h.staging.memory.get(u.ID); ok {
+		return data, nil
+	}
+	if h.chunks == nil {
+		return nil, fmt.Errorf("store file %s: staged in the log, and no log to read it from: %w", u.ID, domain.ErrNotStaged)
+	}
+	c, err := h.chunks.Chunk(ctx, *u.InLog)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read file %s back from the log: %w", domain.ErrUnavailable, u.ID, err)
+	}
+	sum := sha256.Sum256(c.Data)
+	if c.UploadID != u.ID || int64(len(c.Data)) != u.Size || hex.EncodeToString(sum[:]) != u.SHA256 {
+		return nil, fmt.Errorf("store file %s: the chunk at partition %d, offset %d is not its bytes: %w",
+			u.ID, u.InLog.Partition, u.InLog.Offset, domain.ErrNotStaged)
+	}
+	return c.Data, nil
 }
 
 // act does what the committed decision calls for: metrics, dropping the
@@ -153,6 +206,7 @@ func (h *PlaceFileHandler) act(ctx context.Context, e *messages.BitsCounted, p p
 		h.metrics.PlacementDecided(p.decided)
 	}
 	if p.promoted {
+		h.staging.memory.forget(e.UploadID)
 		h.metrics.FileStored(e.Size)
 		h.log.InfoContext(ctx, "file stored", "upload_id", e.UploadID)
 	}
@@ -172,5 +226,5 @@ func (h *PlaceFileHandler) act(ctx context.Context, e *messages.BitsCounted, p p
 
 func (h *PlaceFileHandler) stored(u *domain.Upload) messages.FileStored {
 	return messages.FileStored{FileID: u.ID, Service: h.self, Name: u.Name, ContentType: u.ContentType,
-		Size: u.Size, SHA256: u.SHA256, ZeroBits: *u.ZeroBits, OneBits: *u.OneBits, At: time.Now().UTC()}
+		Size: u.Size, SHA256: u.SHA256, ZeroBits: *u.ZeroBits, OneBits: *u.OneBits, At: u.File().StoredAt}
 }

@@ -61,6 +61,10 @@ type Disk interface {
 	// Demote moves a stored file back to staging, undoing a Promote whose
 	// transaction did not commit.
 	Demote(id string) error
+	// WriteStored stores data as the file id, durably (flushed before it
+	// returns), replacing what may be stored under that id: the placement
+	// of a file staged in memory.
+	WriteStored(id string, data []byte) error
 	// RemoveStored removes a stored file; a missing one is not an error.
 	RemoveStored(id string) error
 	// StoredExists reports whether a stored file exists.
@@ -79,6 +83,17 @@ type StagedFile interface {
 	Sync() error
 	Close() error
 }
+
+// ChunkLog reads a chunk command back from the message log: the bytes of a
+// file of one chunk that was staged in memory (domain.Upload.InLog) and is
+// no longer held when it is placed.
+type ChunkLog interface {
+	Chunk(ctx context.Context, at domain.ChunkRecord) (*messages.StoreChunk, error)
+}
+
+// LocateChunk tells where in the message log the chunk command being
+// handled is (false: it did not come from the log, e.g. in a test).
+type LocateChunk func(ctx context.Context) (domain.ChunkRecord, bool)
 
 // EventPublisher publishes events of the contract; *cqrs.EventBus is one.
 type EventPublisher interface {

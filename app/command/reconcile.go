@@ -79,11 +79,12 @@ func (h ReconcileHandler) reconcileStored(ctx context.Context, held map[string]b
 		if err != nil {
 			return nil, err
 		}
-		if h.needsStaged(u) {
+		if h.needsStaged(u) && u.InLog == nil {
 			// A placement died between moving the file and committing: the
 			// decision was in that transaction too, so the record may name
 			// no keepers yet. The count that decides is delivered again and
-			// must find the file staged.
+			// must find the file staged. (A file staged in memory is written
+			// again from the log: its stored copy goes, below.)
 			if err := h.disk.Demote(id); err != nil {
 				return nil, err
 			}

@@ -34,12 +34,14 @@ func (h *RecordFailureHandler) Handle(ctx context.Context, e *messages.UploadFai
 	}
 	if changed {
 		h.metrics.UploadFailed(e.Reason)
+		// Once per upload: the other services' UploadFailed, and this
+		// one delivered again, change nothing and say nothing.
+		h.log.InfoContext(ctx, "upload failed", "upload_id", e.UploadID, "by", e.Service, "reason", e.Reason, "detail", e.Detail)
 	}
 	if failed {
 		if err := h.staging.Discard(e.UploadID); err != nil {
 			h.log.WarnContext(ctx, "cannot remove staged file; the next start removes it", "upload_id", e.UploadID, "error", err)
 		}
-		h.log.InfoContext(ctx, "upload failed", "upload_id", e.UploadID, "by", e.Service, "reason", e.Reason, "detail", e.Detail)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ type StageChunkHandler struct {
 	staging    *Staging
 	events     EventPublisher
 	syncStaged bool
+	locate     LocateChunk
 	observers
 }
 
@@ -37,6 +38,10 @@ type StageChunkConfig struct {
 	// SyncStaged makes the last chunk wait for the staged file to reach the
 	// disk (fsync) before the count is published.
 	SyncStaged bool
+	// Locate tells where the chunk being handled is in the message log.
+	// With it, a file of one chunk is staged in memory (see memory); nil
+	// stages every file on disk.
+	Locate LocateChunk
 	// Metrics and Log are told of the work; each may be nil.
 	Metrics domain.Metrics
 	Log     *slog.Logger
@@ -54,7 +59,7 @@ func NewStageChunkHandler(config StageChunkConfig) (*StageChunkHandler, error) {
 		return nil, fmt.Errorf("stage chunk: %w", err)
 	}
 	return &StageChunkHandler{self: config.Self, uploads: config.Uploads, staging: config.Staging, events: config.Events,
-		syncStaged: config.SyncStaged, observers: newObservers(config.Metrics, config.Log)}, nil
+		syncStaged: config.SyncStaged, locate: config.Locate, observers: newObservers(config.Metrics, config.Log)}, nil
 }
 
 // progressEvery is how often the received byte count of an upload is saved.
@@ -63,6 +68,11 @@ const progressEvery = time.Second
 
 // Handle stages one chunk.
 func (h *StageChunkHandler) Handle(ctx context.Context, c *messages.StoreChunk) error {
+	if c.Offset == 0 && c.Last && h.locate != nil && h.staging.memory.fits(len(c.Data)) {
+		if at, ok := h.locate(ctx); ok {
+			return h.stageInMemory(ctx, c, at)
+		}
+	}
 	st := h.staging.acquire(c.UploadID)
 	defer h.staging.release(st)
 
@@ -121,17 +131,9 @@ func (h *StageChunkHandler) resume(ctx context.Context, st *stream, c *messages.
 			return false, nil
 		}
 	}
-	// A file of one chunk is described by finish, in the transaction that
-	// records its count: one database commit less per small upload.
-	whole := c.Offset == 0 && c.Last
-	if !whole && (u == nil || u.Name == "" && u.ContentType == "" && u.Origin == "") {
-		if err := h.uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
-			u.Describe(c.Name, c.ContentType, c.Origin)
-			return nil
-		}); err != nil {
-			return false, err
-		}
-	}
+	// The upload is described in the commit that saves its progress (the
+	// first chunk's, at once) or, for a file of one chunk, in the one that
+	// records its count: no commit of its own.
 	if err := h.staging.open(st, c.Offset, end); err != nil {
 		return false, h.failStorage(ctx, st, err)
 	}
@@ -192,6 +194,7 @@ func (h *StageChunkHandler) saveProgress(ctx context.Context, st *stream, c *mes
 	}
 	pos := st.pos
 	if err := h.uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
+		u.Describe(c.Name, c.ContentType, c.Origin)
 		if !u.Staged && pos > u.ReceivedBytes {
 			u.ReceivedBytes = pos
 		}
@@ -218,7 +221,12 @@ func (h *StageChunkHandler) fail(ctx context.Context, st *stream, reason, detail
 	if err := h.staging.disk.RemoveStaged(st.id); err != nil {
 		h.log.WarnContext(ctx, "cannot remove staged file", "upload_id", st.id, "error", err)
 	}
-	if err := h.uploads.Update(ctx, st.id, func(u *domain.Upload, _ FileIndex) error {
+	return h.failUpload(ctx, st.id, reason, detail)
+}
+
+// failUpload records why staging gave up and publishes UploadFailed.
+func (h *StageChunkHandler) failUpload(ctx context.Context, id, reason, detail string) error {
+	if err := h.uploads.Update(ctx, id, func(u *domain.Upload, _ FileIndex) error {
 		if !u.Done() && u.StagingError == "" {
 			u.StagingError = reason
 		}
@@ -226,23 +234,8 @@ func (h *StageChunkHandler) fail(ctx context.Context, st *stream, reason, detail
 	}); err != nil {
 		return err
 	}
-	h.log.WarnContext(ctx, "upload failed while staging", "upload_id", st.id, "reason", reason, "detail", detail)
+	h.log.WarnContext(ctx, "upload failed while staging", "upload_id", id, "reason", reason, "detail", detail)
 	return publish(ctx, h.events, messages.UploadFailed{
-		UploadID: st.id, Service: h.self, Reason: reason, Detail: detail, At: time.Now().UTC(),
+		UploadID: id, Service: h.self, Reason: reason, Detail: detail, At: time.Now().UTC(),
 	})
-}
-
-// errInvalidEvent is a bug in this service, never the broker's fault.
-var errInvalidEvent = errors.New("refusing to publish an invalid event")
-
-// publish publishes an event; a failure to do so is the broker's, so the
-// message that led here is retried rather than poisoned.
-func publish(ctx context.Context, events EventPublisher, event messages.Message) error {
-	if err := event.Validate(); err != nil {
-		return fmt.Errorf("%w: %s: %w", errInvalidEvent, event.MessageName(), err)
-	}
-	if err := events.Publish(ctx, event); err != nil {
-		return fmt.Errorf("%w: publish %T: %w", domain.ErrUnavailable, event, err)
-	}
-	return nil
 }

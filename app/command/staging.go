@@ -34,6 +34,7 @@ type Staging struct {
 
 	mu      sync.Mutex
 	streams map[string]*stream
+	memory  *memory
 }
 
 // StagingConfig configures a Staging.
@@ -51,7 +52,16 @@ type StagingConfig struct {
 	// sha256.New, which the contract fixes; tests replace it to watch the
 	// hashing.
 	NewHash func() hash.Hash
+	// MemoryBytes bounds the bytes of one-chunk files held in memory
+	// between staging and placement instead of staged on disk (see memory).
+	// Default DefaultStagingMemory; -1 stages every file on disk.
+	MemoryBytes int
 }
+
+// DefaultStagingMemory is a Staging's default MemoryBytes: room for the
+// files of one chunk in flight at once under load (32 uploads of 64 KiB
+// take 2 MiB), well inside a service's memory budget.
+const DefaultStagingMemory = 8 << 20
 
 func (c *StagingConfig) setDefaults() {
 	if c.HashDepth == 0 {
@@ -59,6 +69,9 @@ func (c *StagingConfig) setDefaults() {
 	}
 	if c.NewHash == nil {
 		c.NewHash = sha256.New
+	}
+	if c.MemoryBytes == 0 {
+		c.MemoryBytes = DefaultStagingMemory
 	}
 }
 
@@ -93,7 +106,8 @@ func NewStagingWithConfig(config StagingConfig) (*Staging, error) {
 	if err := config.Validate(); err != nil {
 		return nil, err
 	}
-	return &Staging{disk: config.Disk, kind: config.Kind, config: config, streams: map[string]*stream{}}, nil
+	return &Staging{disk: config.Disk, kind: config.Kind, config: config, streams: map[string]*stream{},
+		memory: newMemory(max(config.MemoryBytes, 0))}, nil
 }
 
 type stream struct {
@@ -153,8 +167,12 @@ func (s *Staging) drop(st *stream) {
 	s.mu.Unlock()
 }
 
-// Discard drops the upload's stream, if open, and removes its staged file.
+// Discard drops the upload's stream, if open, and what is staged of it, in
+// memory and on disk.
 func (s *Staging) Discard(id string) error {
+	if s.memory.forget(id) {
+		return nil // staged in memory: nothing of it on disk
+	}
 	s.mu.Lock()
 	st, ok := s.streams[id]
 	s.mu.Unlock()

@@ -3,6 +3,7 @@ package domain_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
@@ -108,5 +109,62 @@ func TestFailureBeforeTheDecisionFails(t *testing.T) {
 	}
 	if decided, _ := u.RecordCount(counted(messages.Ones, 8, 2)); decided {
 		t.Fatal("a failed upload was decided")
+	}
+}
+
+// Where a file is held follows the events: the keepers while they store
+// it, then those that reported FileStored, less those whose FileDeleted came.
+func TestHoldersFollowStoresAndDeletes(t *testing.T) {
+	both := []messages.Service{messages.Zeros, messages.Ones}
+	u := domain.NewUpload("u")
+	if h := u.Holders(); len(h) != 0 {
+		t.Fatalf("undecided upload held in %v", h)
+	}
+	u.RecordCount(counted(messages.Zeros, 8, 2))
+	u.RecordCount(counted(messages.Ones, 8, 2))
+	u.RecordStored(messages.Zeros) // zeros' own, at its decision
+	if h := u.Holders(); !slices.Equal(h, both) {
+		t.Fatalf("a tie being stored is held in %v, want both keepers", h)
+	}
+	u.RecordStored(messages.Ones)
+	u.RecordDeleted(messages.Zeros)
+	if h, f := u.Holders(), u.File(); !slices.Equal(h, []messages.Service{messages.Ones}) || !slices.Equal(f.StoredIn, h) {
+		t.Fatalf("after zeros deleted its copy: held in %v, the file says %v; want [ones]", h, f.StoredIn)
+	}
+	u.RecordDeleted(messages.Ones)
+	if h := u.Holders(); len(h) != 0 {
+		t.Fatalf("after both deleted: held in %v", h)
+	}
+}
+
+// The count that decides dates the decision, as the database keeps times:
+// every service decides on the same count, so all agree on the file's
+// stored_at.
+func TestTheDecidingCountDatesTheFile(t *testing.T) {
+	u := domain.NewUpload("u")
+	first, last := counted(messages.Zeros, 8, 2), counted(messages.Ones, 8, 2)
+	first.At = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	last.At = time.Date(2026, 1, 2, 3, 4, 6, 123456789, time.FixedZone("CET", 3600))
+	u.RecordCount(first)
+	u.RecordCount(last)
+	want := time.Date(2026, 1, 2, 2, 4, 6, 123456000, time.UTC)
+	if f := u.File(); !u.DecidedAt.Equal(want) || u.DecidedAt.Location() != time.UTC || !f.StoredAt.Equal(want) {
+		t.Fatalf("decided at %s, file stored at %s; want %s", u.DecidedAt, f.StoredAt, want)
+	}
+}
+
+func TestMediaTypeIsTheDeclaredOneOrOctetStream(t *testing.T) {
+	for declared, want := range map[string]string{
+		"":                          domain.OctetStream,
+		"application/octet-stream":  domain.OctetStream,
+		"IMAGE/PNG":                 "image/png",
+		"text/plain; Charset=utf-8": "text/plain; charset=utf-8",
+		"attachment":                domain.OctetStream,
+		"text/":                     domain.OctetStream,
+		"a/b; c":                    domain.OctetStream,
+	} {
+		if got := domain.MediaType(declared); got != want {
+			t.Errorf("MediaType(%q) = %q, want %q", declared, got, want)
+		}
 	}
 }

@@ -41,14 +41,23 @@ type Upload struct {
 	Staged        bool   // the whole file is staged, verified and counted
 	StagedCount   uint64 // bits of this service's kind, once Staged
 	StagingError  string // why staging gave up, before the failure event came back
+	// InLog, for a file of one chunk staged in memory rather than on disk,
+	// is where its chunk is in the message log: its bytes stay there, as
+	// durable as Kafka keeps them, until the placement, which reads them
+	// back from there if this process no longer holds them.
+	InLog *ChunkRecord
 
 	// Placement: the size and SHA-256 (known once staged or counted), both
 	// bit counts from the BitsCounted events, and the keepers, decided when
 	// both counts are known.
 	messages.Tally
 	StoredIn []messages.Service // keepers that reported FileStored
-	Kept     bool               // this service committed the file
-	Deleted  bool               // this service held the file and deleted it
+	// DecidedAt is when the placement was decided: the time of the
+	// BitsCounted that completed both counts. Every keeper stores the file
+	// with it as its stored_at, so the file has one stored_at everywhere.
+	DecidedAt time.Time
+	Kept      bool // this service committed the file
+	Deleted   bool // this service held the file and deleted it
 
 	FailureReason string
 	FailureDetail string
@@ -56,6 +65,13 @@ type Upload struct {
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// ChunkRecord locates a chunk command in the message log: a partition of
+// the chunk topic and an offset in it.
+type ChunkRecord struct {
+	Partition int32
+	Offset    int64
 }
 
 // NewUpload returns the record of an upload this service has just heard of.
@@ -104,10 +120,24 @@ func (u *Upload) RecordCount(e messages.BitsCounted) (decided bool, err error) {
 		return false, nil
 	}
 	decided, err = u.Tally.Record(e)
-	if decided && u.State == Receiving {
-		u.State = Counting
+	if decided {
+		u.DecidedAt = decisionTime(e.At)
+		if u.State == Receiving {
+			u.State = Counting
+		}
 	}
 	return decided, err
+}
+
+// decisionTime is the time a count carries, as the database keeps it
+// (microseconds, UTC), so that an answer made from the record in memory
+// says what a read of it says. A count without one (sent by hand) is
+// dated on arrival.
+func decisionTime(at time.Time) time.Time {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return at.UTC().Truncate(time.Microsecond)
 }
 
 // Keeps reports whether service s is a decided keeper.
@@ -132,10 +162,29 @@ func (u *Upload) RecordStored(s messages.Service) bool {
 	return true
 }
 
-// File returns the metadata of the file this upload brought.
-func (u *Upload) File(storedAt time.Time) File {
-	return File{ID: u.ID, Name: u.Name, ContentType: u.ContentType, Size: u.Size, SHA256: u.SHA256,
-		ZeroBits: deref(u.ZeroBits), OneBits: deref(u.OneBits), StoredAt: storedAt}
+// File returns the metadata of the file this upload brought, stored at
+// DecidedAt (a record decided before it was kept: when it last changed).
+func (u *Upload) File() File {
+	storedAt := u.DecidedAt
+	if storedAt.IsZero() {
+		storedAt = u.UpdatedAt
+	}
+	return File{ID: u.ID, Name: u.Name, ContentType: MediaType(u.ContentType), Size: u.Size, SHA256: u.SHA256,
+		ZeroBits: deref(u.ZeroBits), OneBits: deref(u.OneBits), StoredAt: storedAt, StoredIn: u.Holders()}
+}
+
+// Holders lists the services that hold the upload's file as far as this
+// service knows, zeros first: the keepers, less those whose FileDeleted came.
+// Once placed, every keeper reported FileStored, so a keeper missing from
+// StoredIn deleted its copy. Decided but not placed yet, the keepers not
+// heard from are still storing it (a keeper's own FileStored precedes, in
+// the upload's partition, any FileDeleted of the others, so a keeper's
+// record is placed before it can see a delete).
+func (u *Upload) Holders() []messages.Service {
+	if u.Decided() && u.State != Placed && u.State != Failed {
+		return slices.Clone(u.Keepers)
+	}
+	return slices.Clone(u.StoredIn)
 }
 
 func deref(p *uint64) uint64 {

@@ -11,10 +11,11 @@ import (
 
 // ReadModel answers the queries.
 type ReadModel interface {
-	// Files returns the totals and up to limit files with ids after `after`
-	// in id order (which, for time-ordered ids, is upload order), read from
-	// one snapshot so the totals match the files.
-	Files(ctx context.Context, after string, limit int) (domain.Totals, []domain.File, error)
+	// Files returns the totals of everything held and up to q.Limit files
+	// that pass q.Filter, in q.Order after q.After (ties by id), read from
+	// one snapshot so the totals match the files. A page costs about its
+	// own rows in every order, however many files are held.
+	Files(ctx context.Context, q FilesQuery) (domain.Totals, []domain.File, error)
 	// File returns one held file or an error wrapping domain.ErrNotFound.
 	File(ctx context.Context, id string) (domain.File, error)
 	// Upload returns one upload's record or an error wrapping domain.ErrNotFound.

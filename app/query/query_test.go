@@ -176,3 +176,42 @@ func TestFileContentServesOnlyBytesThatMatchTheMetadata(t *testing.T) {
 		t.Errorf("a file not held: %v; want not found", err)
 	}
 }
+
+// A cursor belongs to the sort and order of the listing that made it; a
+// filter that cannot be read is refused, never taken for "everything".
+func TestListFilesRefusesForeignCursorsAndBadFilters(t *testing.T) {
+	store := memstore.New()
+	for i := range 3 {
+		hold(t, store, id(i), int64(10-i))
+	}
+	list := query.NewListFilesHandler(store)
+	bySize := query.FileOrder{Key: query.SortSize}
+	page, err := list.Handle(t.Context(), query.ListFiles{Limit: 1, Order: bySize})
+	if err != nil || page.Next == "" || page.Files[0].ID != id(2) {
+		t.Fatalf("first page by size: %+v, %v", page, err)
+	}
+	if next, err := list.Handle(t.Context(), query.ListFiles{Limit: 1, Order: bySize, After: page.Next}); err != nil || next.Files[0].ID != id(1) {
+		t.Fatalf("second page by size: %+v, %v", next, err)
+	}
+	size := int64(-1)
+	for _, bad := range []query.ListFiles{
+		{Order: query.FileOrder{Key: query.SortSize, Desc: true}, After: page.Next}, // the other direction
+		{Order: query.FileOrder{Key: query.SortName}, After: page.Next},             // another key
+		{After: page.Next},                                            // the default order takes ids
+		{Order: bySize, After: id(1)},                                 // an id where a cursor belongs
+		{Order: bySize, After: "bm90IGpzb24"},                         // base64 of "not json"
+		{Order: query.FileOrder{Key: "colour"}},                       // no such key
+		{Filter: query.FileFilter{ContentType: "image"}},              // no subtype
+		{Filter: query.FileFilter{ContentType: "*/*"}},                // no type
+		{Filter: query.FileFilter{ContentType: "text/plain; a=b"}},    // parameters
+		{Filter: query.FileFilter{MinSize: &size}},                    // negative
+		{Filter: query.FileFilter{Prefix: strings.Repeat("x", 2000)}}, // longer than any name
+	} {
+		if _, err := list.Handle(t.Context(), bad); !errors.Is(err, query.ErrBadListing) {
+			t.Errorf("%+v: %v; want ErrBadListing", bad, err)
+		}
+	}
+	if page, err := list.Handle(t.Context(), query.ListFiles{After: strings.ToUpper(id(0))}); err != nil || len(page.Files) != 2 {
+		t.Errorf("an id cursor in capitals: %+v, %v", page, err)
+	}
+}

@@ -18,8 +18,9 @@ import (
 
 // apiClient talks to the services' HTTP APIs.
 type apiClient struct {
-	url  map[messages.Service]string
-	http *http.Client
+	url   map[messages.Service]string
+	http  *http.Client
+	token string // sent as a bearer token if not empty
 }
 
 func newAPI(flags *serviceFlags) (*apiClient, error) {
@@ -27,7 +28,7 @@ func newAPI(flags *serviceFlags) (*apiClient, error) {
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		ResponseHeaderTimeout: 60 * time.Second,
-	}}}
+	}}, token: or(flags.token, flags.envToken)}
 	for svc, u := range flags.url {
 		parsed, err := url.Parse(*u)
 		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
@@ -54,6 +55,9 @@ func (a *apiClient) get(ctx context.Context, svc messages.Service, path string) 
 	if err != nil {
 		return nil, err
 	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
 	res, err := a.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", svc, err)
@@ -66,6 +70,9 @@ func (a *apiClient) get(ctx context.Context, svc messages.Service, path string) 
 		}
 		if json.Unmarshal(body, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(body))
+		}
+		if res.StatusCode == http.StatusUnauthorized && a.token == "" {
+			e.Error += " (give one with --token or $BAUM_TOKEN)"
 		}
 		return nil, &apiError{svc: svc, status: res.StatusCode, message: e.Error}
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -291,6 +292,9 @@ func TestLsGetRm(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &meta); err != nil || code != exitOK || meta.SHA256 != hexSum(tie) || meta.Size != 1500 {
 		t.Errorf("get --meta: exit %d, %+v (%v)", code, meta, err)
 	}
+	if stdout, _, code := c.run("", "get", "--meta", strings.ToUpper(ids["tie.bin"])); code != exitOK || !strings.Contains(stdout, ids["tie.bin"]) {
+		t.Errorf("get --meta of the id in capitals: exit %d\n%s", code, stdout)
+	}
 	t.Run("content", func(t *testing.T) {
 		if res := sys.Get(t, messages.Zeros, "/data/"+ids["zeros.bin"]+"/content"); res.Status == http.StatusNotFound && strings.Contains(string(res.Body), "no such endpoint") {
 			t.Skip("the services serve no GET /data/{id}/content yet")
@@ -319,8 +323,22 @@ func TestLsGetRm(t *testing.T) {
 		t.Errorf("rm from a service that does not hold it: exit %d, want %d", code, exitNotFound)
 	}
 
+	// One copy of the tie goes: ls then shows it where it is left.
+	stdout, stderr, code = c.run("", "rm", "--service", "zeros", ids["tie.bin"])
+	if code != exitOK || !strings.Contains(stdout, "deleted "+ids["tie.bin"]+" from zeros") {
+		t.Fatalf("rm --service zeros: exit %d\n%s%s", code, stdout, stderr)
+	}
+	testsystem.Eventually(t, 20*time.Second, func() string {
+		stdout, _, _ := c.run("", "ls")
+		for _, line := range strings.Split(stdout, "\n") {
+			if strings.HasPrefix(line, ids["tie.bin"]) && strings.Fields(line)[1] == "ones" {
+				return ""
+			}
+		}
+		return "ls does not show the tie in ones alone:\n" + stdout
+	})
 	stdout, stderr, code = c.run("", "rm", ids["tie.bin"])
-	if code != exitOK || !strings.Contains(stdout, "deleted "+ids["tie.bin"]+" from zeros,ones") {
+	if code != exitOK || !strings.Contains(stdout, "deleted "+ids["tie.bin"]+" from ones") {
 		t.Fatalf("rm: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for _, svc := range messages.Services() {
@@ -333,6 +351,50 @@ func TestLsGetRm(t *testing.T) {
 	}
 	if stdout, _, _ := c.run("", "ls"); !strings.Contains(stdout, "zeros holds 1 file, 2.0 KiB; ones holds 0 files, 0 B") {
 		t.Errorf("totals after rm:\n%s", stdout)
+	}
+}
+
+// ls, get and rm send --token (or $BAUM_TOKEN) to services that ask for
+// one, and say what to do when it is missing; the token never shows.
+func TestLsGetRmWithTokens(t *testing.T) {
+	const readToken, writeToken = "cli-read-token-9e1f0c27b4", "cli-write-token-5a3d8e61f0"
+	sys := testsystem.Start(t, map[string]string{"BAUM_API_TOKENS": "reader:read:" + readToken + ",writer:write:" + writeToken})
+	c := newCLI(t, sys)
+	file := filepath.Join(t.TempDir(), "tie.bin")
+	write(t, file, bytes.Repeat([]byte{0x3C}, 100))
+	stdout, stderr, code := c.run("", "send", "--json", file) // over Kafka: no token
+	if code != exitOK {
+		t.Fatalf("send: exit %d\n%s%s", code, stdout, stderr)
+	}
+	id := decodeLines[sendResult](t, stdout)[0].ID
+
+	_, stderr, code = c.run("", "ls")
+	if code != exitFailure || !strings.Contains(stderr, "zeros answered 401") || !strings.Contains(stderr, "--token or $BAUM_TOKEN") {
+		t.Errorf("ls without a token: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = c.run("", "get", "--meta", "--token", "wrong-token-0123456789", id)
+	if code != exitFailure || !strings.Contains(stderr, "not valid") {
+		t.Errorf("get with a wrong token: exit %d\n%s", code, stderr)
+	}
+	stdout, stderr, code = c.run("", "ls", "--json", "--token", readToken)
+	if listed := decodeLines[api.File](t, stdout); code != exitOK || len(listed) != 1 || listed[0].ID != id {
+		t.Errorf("ls --token: exit %d\n%s%s", code, stdout, stderr)
+	}
+	c.env["BAUM_TOKEN"] = readToken
+	if stdout, stderr, code := c.run("", "get", id); code != exitOK || stdout != strings.Repeat("\x3c", 100) {
+		t.Errorf("get with $BAUM_TOKEN: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, _ := c.run("", "ls", "-h"); strings.Contains(stderr, readToken) || !strings.Contains(stderr, "-token") {
+		t.Errorf("ls -h shows the token of $BAUM_TOKEN, or no --token:\n%s", stderr)
+	}
+	// rm finds the holders over HTTP (a read token does) and deletes over
+	// Kafka, which tokens do not guard (docs/security.md).
+	stdout, stderr, code = c.run("", "rm", id)
+	if code != exitOK || !strings.Contains(stdout, "deleted "+id+" from zeros,ones") {
+		t.Errorf("rm with $BAUM_TOKEN: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if strings.Contains(sys.Logs.String(), readToken) {
+		t.Error("the read token shows in the services' logs")
 	}
 }
 
@@ -356,13 +418,24 @@ func TestProgressLine(t *testing.T) {
 	p := &progress{total: 4 << 20, files: 3}
 	p.bytes.Store(1 << 20)
 	p.filesDone.Store(1)
-	if got, want := p.line(2*time.Second), "[======>                 ]  25%  1.0 MiB / 4.0 MiB  512.0 KiB/s  1/3 files"; got != want {
+	if got, want := p.line(2*time.Second), "[======>                 ]  25%  1.0 MiB / 4.0 MiB  512.0 KiB/s  ETA 6s  1/3 files"; got != want {
 		t.Errorf("line\n got %q\nwant %q", got, want)
 	}
 	p = &progress{total: -1, files: 1} // standard input: size unknown
 	p.bytes.Store(1500)
 	if got, want := p.line(time.Second), "1.5 KiB  1.5 KiB/s"; got != want {
 		t.Errorf("line %q, want %q", got, want)
+	}
+	p = &progress{total: 1 << 20, files: 1} // done: nothing left to wait for
+	p.bytes.Store(1 << 20)
+	if got, want := p.line(time.Second), "[========================] 100%  1.0 MiB / 1.0 MiB  1.0 MiB/s"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+	for d, want := range map[time.Duration]string{100 * time.Millisecond: "1s", 45 * time.Second: "45s", 200 * time.Second: "3m20s",
+		2*time.Hour + 5*time.Minute + 30*time.Second: "2h05m"} {
+		if got := eta(d); got != want {
+			t.Errorf("eta(%s) = %q, want %q", d, got, want)
+		}
 	}
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 5 << 30: "5.0 GiB"} {
 		if got := humanBytes(n); got != want {
@@ -435,11 +508,16 @@ func TestGetWritesOnlyAVerifiedDownload(t *testing.T) {
 	defer srv.Close()
 	c := cli{t: t, env: map[string]string{"BAUM_ZEROS_URL": srv.URL, "BAUM_ONES_URL": srv.URL}}
 	dir := t.TempDir()
+	// The file gets what the umask gives any new file, as with cp or curl -o.
+	defer syscall.Umask(syscall.Umask(0o027))
 	if _, stderr, code := c.run("", "get", "-o", dir, id); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "report.txt")); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("got %q (%v)", got, err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "report.txt")); err != nil || info.Mode().Perm() != 0o640 {
+		t.Errorf("downloaded with mode %v (%v), want 0640 under umask 027", info.Mode().Perm(), err)
 	}
 
 	served = []byte("the stored byteZ") // same length, other bytes
@@ -453,5 +531,36 @@ func TestGetWritesOnlyAVerifiedDownload(t *testing.T) {
 	}
 	if _, stderr, code := c.run("", "get", "--service", "ones", "01a21aec-2e12-7f30-a7b5-000000000000"); code != exitNotFound {
 		t.Fatalf("unknown id: exit %d\n%s", code, stderr)
+	}
+}
+
+// -h is a request for help, not a mistake: every command prints its usage
+// and exits 0, as Go's flag package does; `baum help CMD` prints the same on
+// standard output; --version names the build.
+func TestHelpAndVersionSucceed(t *testing.T) {
+	c := cli{t: t, env: map[string]string{}}
+	for _, cmd := range commands {
+		_, stderr, code := c.run("", cmd, "-h")
+		if code != exitOK || !strings.Contains(stderr, "Usage") {
+			t.Errorf("baum %s -h: exit %d\n%s", cmd, code, stderr)
+		}
+		stdout, _, code := c.run("", "help", cmd)
+		if code != exitOK || stdout != stderr {
+			t.Errorf("baum help %s: exit %d, printed\n%s\nwant what -h prints:\n%s", cmd, code, stdout, stderr)
+		}
+	}
+	if stdout, _, code := c.run("", "help"); code != exitOK || !strings.Contains(stdout, "baum help [command]") {
+		t.Errorf("baum help: exit %d\n%s", code, stdout)
+	}
+	if _, _, code := c.run("", "help", "nope"); code != exitUsage {
+		t.Errorf("baum help nope: exit %d, want %d", code, exitUsage)
+	}
+	for _, arg := range []string{"--version", "version"} {
+		if stdout, _, code := c.run("", arg); code != exitOK || !strings.HasPrefix(stdout, "baum ") || !strings.Contains(stdout, "go1.") {
+			t.Errorf("baum %s: exit %d, %q", arg, code, stdout)
+		}
+	}
+	if _, _, code := c.run("", "send", "--no-such-flag"); code != exitUsage {
+		t.Errorf("a wrong flag: exit %d, want %d", code, exitUsage)
 	}
 }

@@ -52,7 +52,9 @@ func exitCode(err error) int {
 	}
 	var u usageError
 	switch {
-	case errors.As(err, &u), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK // -h asked for the usage, and got it (as Go's flag package exits)
+	case errors.As(err, &u):
 		return exitUsage
 	case errors.Is(err, errNotFound):
 		return exitNotFound

@@ -5,12 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -184,7 +188,7 @@ func writeFileVerified(target string, bar *progress, body io.Reader, f api.File)
 	if info, err := os.Stat(target); err == nil && info.IsDir() {
 		target = filepath.Join(target, localName(f))
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(target), ".baum-get-*")
+	tmp, err := createTemp(filepath.Dir(target))
 	if err != nil {
 		return err
 	}
@@ -197,6 +201,19 @@ func writeFileVerified(target string, bar *progress, body io.Reader, f api.File)
 		return err
 	}
 	return os.Rename(tmp.Name(), target)
+}
+
+// createTemp creates a new file for a download in dir. Unlike
+// os.CreateTemp (0600), it asks for 0666, so that the file gets the
+// permissions the user's umask gives any new file, as curl -o or cp would.
+func createTemp(dir string) (*os.File, error) {
+	for range 100 {
+		f, err := os.OpenFile(filepath.Join(dir, ".baum-get-"+strconv.FormatUint(rand.Uint64(), 36)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("cannot create a temporary file in %s", dir)
 }
 
 // localName is a safe file name for a stored file: its stored name cut to
@@ -297,11 +314,11 @@ func oneID(cmd string, args []string) (string, error) {
 	if len(args) != 1 {
 		return "", usagef("%s: name exactly one file id", cmd)
 	}
-	id := args[0]
-	if u, err := uuid.Parse(id); err != nil || u.String() != id {
-		return "", usagef("%s: %q is not a file id (a lowercase UUID)", cmd, id)
+	u, err := uuid.Parse(args[0])
+	if err != nil || len(args[0]) != 36 {
+		return "", usagef("%s: %q is not a file id (a UUID)", cmd, args[0])
 	}
-	return id, nil
+	return u.String(), nil // ids are kept lowercase; any case names them
 }
 
 func plural(n int64, noun string) string {

@@ -66,6 +66,9 @@ func (k *kafkaFlags) config() (kafkaclient.Config, error) {
 type serviceFlags struct {
 	url     map[messages.Service]*string
 	service string
+	// token is --token, envToken $BAUM_TOKEN (kept apart, so that -h never
+	// prints a token as the flag's default).
+	token, envToken string
 }
 
 func addServiceFlags(fs *flag.FlagSet, getenv func(string) string) *serviceFlags {
@@ -73,6 +76,8 @@ func addServiceFlags(fs *flag.FlagSet, getenv func(string) string) *serviceFlags
 	s.url[messages.Zeros] = fs.String("zeros", or(getenv("BAUM_ZEROS_URL"), "http://127.0.0.1:8000"), "base URL of the zeros service ($BAUM_ZEROS_URL sets the default)")
 	s.url[messages.Ones] = fs.String("ones", or(getenv("BAUM_ONES_URL"), "http://127.0.0.1:8080"), "base URL of the ones service ($BAUM_ONES_URL sets the default)")
 	fs.StringVar(&s.service, "service", "both", "which service to ask: zeros, ones or both")
+	fs.StringVar(&s.token, "token", "", "bearer token of the services' APIs, if they ask for one (default $BAUM_TOKEN, which keeps it out of ps)")
+	s.envToken = getenv("BAUM_TOKEN")
 	return s
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -23,7 +24,7 @@ func healthCmd(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: baum health [flags] [URL]\n\nExits 0 if URL answers 200, else 1. URL defaults to /readyz on the port of\n$BAUM_HTTP_ADDR (or of $BAUM_ROLE's default port) on 127.0.0.1.")
+		fmt.Fprintln(fs.Output(), "Usage: baum health [flags] [URL]\n\nExits 0 if URL answers 200, else 1. URL is a service's base URL\n(http://host:8000, asked for /readyz) or the full URL to ask; it defaults to\n/readyz on the port of $BAUM_HTTP_ADDR (or of $BAUM_ROLE's default port) on\n127.0.0.1.")
 		fs.PrintDefaults()
 	}
 	timeout := fs.Duration("timeout", 4*time.Second, "give up after this long")
@@ -36,12 +37,9 @@ func healthCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if fs.NArg() > 1 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(1))}
 	}
-	target := fs.Arg(0)
-	if target == "" {
-		var err error
-		if target, err = readyURL(getenv); err != nil {
-			return usageError{err}
-		}
+	target, err := healthURL(fs.Arg(0), getenv)
+	if err != nil {
+		return usageError{err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -60,6 +58,22 @@ func healthCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", target, strings.TrimSpace(string(body)))
 	return nil
+}
+
+// healthURL is the URL to ask: arg as given if it names a path, /readyz of
+// it if it is a service's base URL, or readyURL without one.
+func healthURL(arg string, getenv func(string) string) (string, error) {
+	if arg == "" {
+		return readyURL(getenv)
+	}
+	u, err := url.Parse(arg)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an http:// or https:// URL", arg)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/readyz"
+	}
+	return u.String(), nil
 }
 
 // readyURL is /readyz on the loopback address at the port the service

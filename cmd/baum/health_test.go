@@ -38,6 +38,16 @@ func TestHealthExitsZeroOnlyWhenReady(t *testing.T) {
 		t.Errorf("output %q", out.String())
 	}
 
+	// A service's base URL is asked for /readyz.
+	for _, base := range []string{srv.URL, srv.URL + "/"} {
+		if err := run([]string{"health", base}, env(nil), nil, &out, &errOut); err != nil {
+			t.Errorf("health %s: %v", base, err)
+		}
+	}
+	if err := run([]string{"health", "127.0.0.1:8000"}, env(nil), nil, &out, &errOut); exitCode(err) != exitUsage {
+		t.Errorf("a URL without a scheme: %v; want a usage error", err)
+	}
+
 	ready = false
 	err = run([]string{"health", srv.URL + "/readyz"}, env(nil), nil, &out, &errOut)
 	if err == nil || exitCode(err) != 1 {

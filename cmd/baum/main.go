@@ -12,6 +12,7 @@
 //	baum ls                        list the files both services hold
 //	baum get ID                    download a file (or its metadata)
 //	baum rm ID                     delete a file wherever it is held
+//	baum help [CMD], baum --version
 //
 // Exit codes: 0 success, 1 failure, 2 usage, 3 not found, 4 upload failed,
 // 5 not settled in time (see exitCode).
@@ -54,7 +55,11 @@ Usage:
   baum get  [flags] ID               download a file, or its metadata with --meta (HTTP)
   baum rm   [flags] ID               delete a file from the services that hold it
 
-Run "baum <command> -h" for a command's flags.
+  baum help [command]   this text, or a command's flags
+  baum --version        the version of this binary
+
+Run "baum help <command>" (or "baum <command> -h") for a command's flags,
+"baum --version" for the version.
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 not found,
 4 upload failed (the services gave it up), 5 not settled within --wait.
@@ -84,7 +89,7 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 	case "broker":
 		return brokerCmd(ctx, args[1:], stderr)
 	case "env":
-		return envCmd(stdout)
+		return envCmd(args[1:], stdout, stderr)
 	case "topics":
 		return topicsCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "health":
@@ -98,8 +103,9 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 	case "rm":
 		return rmCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+		return helpCmd(args[1:], getenv, stdin, stdout)
+	case "version", "--version":
+		return versionCmd(stdout)
 	}
 	fmt.Fprint(stderr, usage)
 	return usageError{fmt.Errorf("unknown command %q", args[0])}
@@ -231,7 +237,13 @@ func serveMetrics(addr string, handler http.Handler, log *slog.Logger) (stop fun
 	return func() { srv.Close() }, nil
 }
 
-func envCmd(stdout io.Writer) error {
+func envCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	flagUsage(fs, "baum env", "Lists every BAUM_* variable a service reads, with its default for each role and\nwhat it sets, as a Markdown table (docs/configuration.md is this table).")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout, "| Variable | Default (zeros / ones) | Meaning |")
 	fmt.Fprintln(stdout, "|---|---|---|")
 	for _, v := range service.EnvVars() {

@@ -14,7 +14,7 @@ import (
 
 // progress draws one bar for a whole command on stderr, redrawn in place:
 //
-//	[=========>              ]  41%  41.0 MiB / 100.0 MiB  12.3 MiB/s  3/10 files
+//	[=========>              ]  41%  41.0 MiB / 100.0 MiB  12.3 MiB/s  ETA 5s  3/10 files
 //
 // Lines the command prints meanwhile go through Println, which clears the bar
 // first so the two never mix on a terminal.
@@ -157,12 +157,26 @@ func (p *progress) line(elapsed time.Duration) string {
 		fmt.Fprintf(&b, "%s", humanBytes(n))
 	}
 	if secs := elapsed.Seconds(); secs > 0 {
-		fmt.Fprintf(&b, "  %s/s", humanBytes(int64(float64(n)/secs)))
+		rate := float64(n) / secs
+		fmt.Fprintf(&b, "  %s/s", humanBytes(int64(rate)))
+		if p.total > n && rate > 0 {
+			fmt.Fprintf(&b, "  ETA %s", eta(time.Duration(float64(p.total-n)/rate*float64(time.Second))))
+		}
 	}
 	if p.files > 1 {
 		fmt.Fprintf(&b, "  %d/%d files", p.filesDone.Load(), p.files)
 	}
 	return b.String()
+}
+
+// eta renders the time left at the rate so far, to the second: 45s, 3m20s,
+// 2h05m (hours drop the seconds).
+func eta(d time.Duration) string {
+	d = max(d.Round(time.Second), time.Second)
+	if d >= time.Hour {
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return d.String()
 }
 
 // humanBytes renders a size for people: 512 B, 1.5 KiB, 12.3 MiB.

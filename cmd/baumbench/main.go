@@ -108,7 +108,7 @@ func parseConfig() (config, error) {
 	flag.IntVar(&c.files, "files", 100_000, "files held for the GET /data latency (0 skips it)")
 	flag.DurationVar(&c.smallDuration, "small-duration", 3*time.Second, "length of one small-upload run")
 	flag.IntVar(&c.repeat, "repeat", 3, "runs per small-upload concurrency (their range is reported)")
-	flag.StringVar(&conc, "concurrency", "1,8,32", "small-upload concurrencies")
+	flag.StringVar(&conc, "concurrency", "1,8,32", "small-upload concurrencies (empty: no small uploads)")
 	flag.StringVar(&sizes, "small", "1KiB,mix", "small-upload series: 1KiB (every file 1 KiB) and/or mix (1–64 KiB)")
 	flag.BoolVar(&c.fsyncCompare, "fsync-compare", true, "also measure with BAUM_FSYNC=false (small uploads at the middle concurrency, one big upload)")
 	flag.BoolVar(&c.kernels, "kernels", true, "run the kernel and staging benchmarks (go test -bench)")
@@ -126,6 +126,9 @@ func parseConfig() (config, error) {
 		return c, fmt.Errorf("-big: %w", err)
 	}
 	for _, s := range strings.Split(conc, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue // -concurrency= skips the small uploads
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
 			return c, fmt.Errorf("-concurrency: %q is not a positive number", s)

@@ -1,13 +1,16 @@
 package http
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/baum-store/baum/app/domain"
 )
 
 // getContent answers GET and HEAD /data/{id}/content: the stored bytes.
@@ -35,16 +38,15 @@ func (s *Server) getContent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.Body.Close()
-	ctype, err := servedContentType(c.File.ContentType, c.Body)
-	if err != nil {
-		s.deps.Log.ErrorContext(r.Context(), "cannot read stored file", "file_id", id, "error", err)
-		writeError(w, r, http.StatusInternalServerError, "cannot read the stored file")
-		return
-	}
 	h := w.Header()
-	h.Set("Content-Type", ctype)
+	// The type the metadata says, never one guessed from the bytes.
+	h.Set("Content-Type", domain.MediaType(c.File.ContentType))
 	h.Set("Content-Disposition", contentDisposition(disposition, c.File.Name, id))
 	h.Set("ETag", `"`+c.File.SHA256+`"`)
+	if sum, err := hex.DecodeString(c.File.SHA256); err == nil {
+		// RFC 9530: the digest of the whole file, on a part of it too.
+		h.Set("Repr-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum)+":")
+	}
 	// The bytes of an id never change, but the file may be deleted: caches
 	// revalidate (cheaply, with If-None-Match → 304) before reusing them.
 	h.Set("Cache-Control", "no-cache")
@@ -64,34 +66,6 @@ func (s *Server) getContent(w http.ResponseWriter, r *http.Request) {
 	jw := &jsonErrors{ResponseWriter: w, r: r, describe: contentError}
 	http.ServeContent(jw, r, "", c.File.StoredAt, c.Body)
 	jw.finish()
-}
-
-// sniffBytes is how much http.DetectContentType looks at.
-const sniffBytes = 512
-
-// servedContentType is the content type the upload declared, or one sniffed
-// from the first bytes when it declared none, or only the generic
-// application/octet-stream (what most clients send when they do not know).
-func servedContentType(declared string, body io.ReadSeeker) (string, error) {
-	if declared != "" {
-		if mt, params, err := mime.ParseMediaType(declared); err == nil && mt != "application/octet-stream" {
-			if out := mime.FormatMediaType(mt, params); out != "" {
-				return out, nil
-			}
-		}
-	}
-	buf := make([]byte, sniffBytes)
-	n, err := io.ReadFull(body, buf)
-	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return "", err
-	}
-	if _, err := body.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	if n == 0 {
-		return "application/octet-stream", nil
-	}
-	return http.DetectContentType(buf[:n]), nil
 }
 
 // contentDisposition returns a Content-Disposition header (RFC 6266) that

@@ -56,6 +56,7 @@ func newDocs(self messages.Service) http.Handler {
 		SettingsUI: map[string]string{
 			"defaultModelsExpandDepth": "1", // show the schemas
 			"displayRequestDuration":   "true",
+			"persistAuthorization":     "true", // a token given to Authorize survives a reload
 		},
 	})
 }

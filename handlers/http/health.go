@@ -22,5 +22,19 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeErrorDetails(w, r, http.StatusServiceUnavailable, "not ready", results)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "service": string(s.deps.Self), "checks": results})
+	body := map[string]any{"status": "ready", "service": string(s.deps.Self), "checks": results}
+	if l, ok := s.deps.Readiness.(LagReporter); ok {
+		// How far behind the service is tells an operator more than "ready":
+		// a ready service may still be working off a backlog.
+		if lag, err := l.ConsumerLag(ctx); err == nil {
+			body["consumer_lag"] = lag
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// LagReporter is a Readiness that also knows how far the service's
+// consumer groups are behind: the messages each has not committed yet.
+type LagReporter interface {
+	ConsumerLag(ctx context.Context) (map[string]int64, error)
 }

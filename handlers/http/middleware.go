@@ -45,6 +45,7 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	left   bool // the client left before its request was whole (see clientLeft)
 }
 
 func (r *statusRecorder) WriteHeader(status int) {
@@ -85,13 +86,46 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if rc := chi.RouteContext(r.Context()); rc != nil {
 			route = rc.RoutePattern()
 		}
-		s.deps.Metrics.ObserveHTTP(route, r.Method, rec.status, time.Since(start))
+		status := rec.status
+		switch {
+		case rec.left || status == 0 && r.Context().Err() != nil:
+			// The client went away before any answer: no status was sent;
+			// 499 (nginx's "client closed request") says so. Or it ended its
+			// side of the connection before its request was whole: it was
+			// answered (it may still read), but it left all the same.
+			status = statusClientClosed
+		case status == 0:
+			status = http.StatusOK // what net/http sends for a handler that wrote nothing
+		}
+		s.deps.Metrics.ObserveHTTP(route, r.Method, status, time.Since(start))
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			return
 		}
 		s.deps.Log.InfoContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "bytes", rec.bytes, "duration_ms", time.Since(start).Milliseconds())
+			"status", status, "bytes", rec.bytes, "duration_ms", time.Since(start).Milliseconds(),
+			"remote_addr", r.RemoteAddr, "user_agent", r.UserAgent())
 	})
+}
+
+// statusClientClosed is logged (and counted) for a request whose client
+// left before it was answered.
+const statusClientClosed = 499
+
+// clientLeft has the request logged and counted as 499 whatever it is
+// answered: its client ended its side of the connection before the request
+// was whole, and may be gone or may still read the answer.
+func clientLeft(w http.ResponseWriter) {
+	for {
+		switch v := w.(type) {
+		case *statusRecorder:
+			v.left = true
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 func (s *Server) recoverPanics(next http.Handler) http.Handler {

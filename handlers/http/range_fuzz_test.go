@@ -47,7 +47,7 @@ func (f *oneFile) bytes() []byte {
 	return f.data
 }
 
-func (f *oneFile) Files(context.Context, string, int) (domain.Totals, []domain.File, error) {
+func (f *oneFile) Files(context.Context, query.FilesQuery) (domain.Totals, []domain.File, error) {
 	return domain.Totals{}, nil, nil
 }
 func (f *oneFile) File(_ context.Context, id string) (domain.File, error) {

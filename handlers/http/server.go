@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/baum-store/baum/app"
 	"github.com/baum-store/baum/messages"
@@ -36,6 +37,9 @@ type Config struct {
 	// off large uploads on slow links; this one moves as data flows.
 	// Default 1 min.
 	IdleReadTimeout time.Duration
+	// MetricsApart leaves GET /metrics out: it is served on an address of
+	// its own (BAUM_METRICS_ADDR).
+	MetricsApart bool
 }
 
 // DefaultMaxUploadBytes is the default upload size limit.
@@ -90,6 +94,10 @@ type Deps struct {
 	Readiness Readiness
 	Metrics   Metrics
 	Log       *slog.Logger
+	// Auth checks the bearer tokens of the file endpoints; nil lets every
+	// request in (authentication off). Health, readiness, metrics and the
+	// docs are always open.
+	Auth *Authenticator
 }
 
 // Metrics records what the HTTP port sees and serves GET /metrics.
@@ -121,25 +129,27 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{config: config, deps: deps, openAPIDoc: doc, docsUI: newDocs(deps.Self)}
 	r := chi.NewRouter()
-	r.Use(s.correlate, s.logRequests, s.recoverPanics)
+	// Every GET answers HEAD too (RFC 9110 §9.3.2): the same headers, no body.
+	r.Use(s.correlate, s.logRequests, s.recoverPanics, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
-	})
+	r.MethodNotAllowed(s.methodNotAllowed)
 	// GET /data/upload would otherwise match GET /data/{id}.
 	r.Handle("/data/upload", onlyMethods{http.MethodPost})
-	r.Post("/data/upload", s.upload)
-	r.Get("/data", s.listFiles)
-	r.Get("/data/{id}", s.getFile)
-	r.Delete("/data/{id}", s.deleteFile)
-	r.Get("/data/{id}/content", s.getContent)
-	r.Head("/data/{id}/content", s.getContent)
-	r.Get("/data/uploads/{id}", s.getUpload)
+	r.With(s.require(ScopeWrite)).Post("/data/upload", s.upload)
+	r.With(s.require(ScopeWrite)).Delete("/data/{id}", s.deleteFile)
+	read := r.With(s.require(ScopeRead))
+	read.Get("/data", s.listFiles)
+	read.Get("/data/{id}", s.getFile)
+	read.Get("/data/{id}/content", s.getContent)
+	read.Head("/data/{id}/content", s.getContent)
+	read.Get("/data/uploads/{id}", s.getUpload)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
-	r.Method(http.MethodGet, "/metrics", deps.Metrics.Handler())
+	if !config.MetricsApart {
+		r.Method(http.MethodGet, "/metrics", deps.Metrics.Handler())
+	}
 	r.Get("/openapi.json", s.openAPI)
 	r.Get(docsBase, s.docs)
 	r.Get(docsBase+"/", func(w http.ResponseWriter, r *http.Request) {
@@ -149,6 +159,20 @@ func NewServer(config Config, deps Deps) (*Server, error) {
 	r.Get(docsBase+"/{asset}", s.docs)
 	s.router = r
 	return s, nil
+}
+
+// methodNotAllowed answers 405 with Allow, the methods the path serves
+// (RFC 9110 §15.5.6).
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if s.router.Match(chi.NewRouteContext(), m, r.URL.Path) ||
+			m == http.MethodHead && s.router.Match(chi.NewRouteContext(), http.MethodGet, r.URL.Path) {
+			allowed = append(allowed, m)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
 }
 
 // onlyMethods answers 405 with Allow for every method a path does not

@@ -148,7 +148,7 @@ func (s *Server) answerUpload(w http.ResponseWriter, r *http.Request, id string,
 	switch {
 	case err == nil && u.State == domain.Placed:
 		w.Header().Set("Location", "/data/"+u.ID)
-		writeJSON(w, http.StatusCreated, newFileView(u.File(u.UpdatedAt)))
+		writeJSON(w, http.StatusCreated, newFileView(u.File()))
 	case err == nil && u.State == domain.Failed:
 		status := http.StatusInternalServerError
 		if u.FailureReason == messages.ReasonStorageFull {
@@ -270,6 +270,9 @@ func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, id string, e
 		// The body failed or ended before the multipart form did (io.ErrUnexpectedEOF):
 		// a body cut short, its client half-closed or gone. One still reading
 		// gets its 400; one gone costs a failed write.
+		if r.Context().Err() != nil {
+			clientLeft(w)
+		}
 		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("cannot read the file: %v", err))
 	}
 }

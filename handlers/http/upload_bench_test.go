@@ -28,7 +28,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 // read) into a bus that drops the chunks: the HTTP port's own cost.
 func BenchmarkUploadOverTCP(b *testing.B) {
 	const size = 64 << 20
-	srv := httptest.NewServer(newServerWith(b, discardBus{}, messages.DefaultChunkSize, size))
+	srv := httptest.NewServer(newServerWith(b, discardBus{}, messages.DefaultChunkSize, size, nil))
 	defer srv.Close()
 	head := "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n"
 	tail := "\r\n--B--\r\n"

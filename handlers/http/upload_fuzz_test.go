@@ -62,7 +62,7 @@ func (b *bus) Send(_ context.Context, cmd any) error {
 // noUploads is a read model that has heard of nothing yet.
 type noUploads struct{}
 
-func (noUploads) Files(context.Context, string, int) (domain.Totals, []domain.File, error) {
+func (noUploads) Files(context.Context, query.FilesQuery) (domain.Totals, []domain.File, error) {
 	return domain.Totals{}, nil, nil
 }
 func (noUploads) File(context.Context, string) (domain.File, error) {
@@ -87,14 +87,24 @@ func (nopMetrics) Handler() http.Handler                          { return http.
 
 const fuzzMaxUpload = 4096
 
+// The fuzzed server's API tokens: one that may write, one that may only read.
+const (
+	fuzzWriteToken = "fuzz-write-token-0123456789"
+	fuzzReadToken  = "fuzz-read-token-0123456789"
+)
+
 // newServer returns the HTTP port over an in-memory bus, with small chunks
-// and a small size limit so that fuzzing reaches both.
+// and a small size limit so that fuzzing reaches both, and bearer tokens.
 func newServer(t testing.TB, b *bus) *httpport.Server {
 	t.Helper()
-	return newServerWith(t, b, 100, fuzzMaxUpload)
+	tokens, err := httpport.ParseTokens("writer:write:" + fuzzWriteToken + ",reader:read:" + fuzzReadToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newServerWith(t, b, 100, fuzzMaxUpload, httpport.NewAuthenticator(tokens))
 }
 
-func newServerWith(t testing.TB, b messages.CommandSender, chunkSize int, maxUpload int64) *httpport.Server {
+func newServerWith(t testing.TB, b messages.CommandSender, chunkSize int, maxUpload int64, auth *httpport.Authenticator) *httpport.Server {
 	t.Helper()
 	sender, err := messages.NewSender(b, messages.SenderConfig{ChunkSize: chunkSize, Origin: "zeros"})
 	if err != nil {
@@ -116,6 +126,7 @@ func newServerWith(t testing.TB, b messages.CommandSender, chunkSize int, maxUpl
 		Readiness: alwaysReady{},
 		Metrics:   nopMetrics{},
 		Log:       slog.New(slog.DiscardHandler),
+		Auth:      auth,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -137,42 +148,63 @@ func filePart(name, data string) [2]string {
 	return [2]string{`Content-Disposition: form-data; name="file"; filename="` + name + `"` + "\r\nContent-Type: application/octet-stream", data}
 }
 
-// FuzzUpload throws arbitrary Content-Types and bodies at POST /data/upload.
-// Whatever comes in, the handler answers a JSON error or accepts exactly the
-// file the body carries, under a safe name, as valid chunk commands; a file
-// it does not accept in full is aborted.
+// FuzzUpload throws arbitrary Content-Types, bodies and Authorization
+// headers at POST /data/upload. Whatever comes in, the handler answers a JSON
+// error or accepts exactly the file the body carries, under a safe name, as
+// valid chunk commands; a file it does not accept in full is aborted. Only
+// the write token uploads: the read token gets 403, anything else 401, and
+// neither sends a byte or echoes what it was given.
 func FuzzUpload(f *testing.F) {
 	ct := "multipart/form-data; boundary=B"
-	f.Add("", ct, form("B", filePart("a.bin", "hello")))
-	f.Add("", ct, form("B", filePart("../../etc/passwd", strings.Repeat("x", 250))))
-	f.Add("", ct, form("B", filePart(`C:\Users\me\evil.bin`, "x")))
-	f.Add("", ct, form("B", filePart("a\x00b\xff\xfe.bin", "x")))
-	f.Add("", ct, form("B", filePart(strings.Repeat("n", 1100), "x")))
-	f.Add("", ct, form("B", [2]string{`Content-Disposition: form-data; name="note"`, "hi"}, filePart("a", "data")))
-	f.Add("", ct, form("B", [2]string{`Content-Disposition: form-data; name="file"; filename*=UTF-8''%2e%2e%2fx%00`, "x"}))
-	f.Add("", ct, form("B", filePart("big.bin", strings.Repeat("z", fuzzMaxUpload+1))))
-	f.Add("", ct, form("B", filePart("fit.bin", strings.Repeat("z", fuzzMaxUpload))))
-	f.Add("", ct, []byte("--B\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\ncut off"))
-	f.Add("", ct, []byte("garbage"))
-	f.Add("", "multipart/form-data", []byte(""))
-	f.Add("", "text/plain", []byte("x"))
-	f.Add("", `multipart/form-data; boundary="a b"`, form("a b", filePart("s p a c e", "")))
+	w := "Bearer " + fuzzWriteToken
+	f.Add("", ct, form("B", filePart("a.bin", "hello")), w)
+	f.Add("", ct, form("B", filePart("../../etc/passwd", strings.Repeat("x", 250))), w)
+	f.Add("", ct, form("B", filePart(`C:\Users\me\evil.bin`, "x")), w)
+	f.Add("", ct, form("B", filePart("a\x00b\xff\xfe.bin", "x")), w)
+	f.Add("", ct, form("B", filePart(strings.Repeat("n", 1100), "x")), w)
+	f.Add("", ct, form("B", [2]string{`Content-Disposition: form-data; name="note"`, "hi"}, filePart("a", "data")), w)
+	f.Add("", ct, form("B", [2]string{`Content-Disposition: form-data; name="file"; filename*=UTF-8''%2e%2e%2fx%00`, "x"}), w)
+	f.Add("", ct, form("B", filePart("big.bin", strings.Repeat("z", fuzzMaxUpload+1))), w)
+	f.Add("", ct, form("B", filePart("fit.bin", strings.Repeat("z", fuzzMaxUpload))), w)
+	f.Add("", ct, []byte("--B\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\ncut off"), w)
+	f.Add("", ct, []byte("garbage"), w)
+	f.Add("", "multipart/form-data", []byte(""), w)
+	f.Add("", "text/plain", []byte("x"), w)
+	f.Add("", `multipart/form-data; boundary="a b"`, form("a b", filePart("s p a c e", "")), w)
 	var many [][2]string
 	for range 40 {
 		many = append(many, [2]string{`Content-Disposition: form-data; name="x"`, "1"})
 	}
-	f.Add("", ct, form("B", append(many, filePart("late", "x"))...))
+	f.Add("", ct, form("B", append(many, filePart("late", "x"))...), w)
 
-	f.Add("client-42", ct, form("B", filePart("a.bin", "x")))
-	f.Add("bad id\r\nX-Injected: 1", ct, form("B", filePart("a.bin", "x")))
-	f.Add(strings.Repeat("c", 200), ct, form("B", filePart("a.bin", "x")))
+	f.Add("client-42", ct, form("B", filePart("a.bin", "x")), w)
+	f.Add("bad id\r\nX-Injected: 1", ct, form("B", filePart("a.bin", "x")), w)
+	f.Add(strings.Repeat("c", 200), ct, form("B", filePart("a.bin", "x")), w)
 
-	f.Fuzz(func(t *testing.T, correlationID, contentType string, body []byte) {
+	// Hostile Authorization headers: none, other schemes, near misses of the
+	// write token, the read token, injected lines, huge and binary values.
+	ok := form("B", filePart("a.bin", "x"))
+	for _, h := range []string{
+		"", "Bearer", "Bearer ", "Bearer\t", "bearer " + fuzzWriteToken, "BEARER\t" + fuzzWriteToken,
+		" \tBearer   " + fuzzWriteToken + "\t ", "Bearer " + fuzzReadToken, "bearer " + fuzzReadToken + " ",
+		fuzzWriteToken, "Basic dXNlcjpwYXNzd29yZA==", "Token " + fuzzWriteToken, "Bearer" + fuzzWriteToken,
+		w + "x", w[:len(w)-1], "Bearer " + strings.ToUpper(fuzzWriteToken), w + ", " + w, w + "\r\nX-Injected: 1",
+		"Bearer\x00" + fuzzWriteToken, "Bearer \u00a0" + fuzzWriteToken, "Bearer \xff\xfe\xfd", "Bearer " + strings.Repeat("A", 10000),
+		"Bearer " + fuzzWriteToken + "=", "Negotiate YIIBhwYGKwYBBQUCoIIBezCCAXeg", strings.Repeat("Bearer ", 50),
+	} {
+		f.Add("", ct, ok, h)
+	}
+
+	refused := refusals(f)
+	f.Fuzz(func(t *testing.T, correlationID, contentType string, body []byte, authorization string) {
 		b := newBus()
 		s := newServer(t, b)
 		req := httptest.NewRequest(http.MethodPost, "/data/upload?wait=0", bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
 		req.Header.Set("X-Correlation-ID", correlationID)
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
 		res := rec.Result()
@@ -181,44 +213,127 @@ func FuzzUpload(f *testing.F) {
 		if res.Header.Get("Content-Type") != "application/json" || !json.Valid(out) {
 			t.Fatalf("status %d answer is not JSON: %q", res.StatusCode, out)
 		}
-		// The correlation id is the client's only if it is a safe token.
-		id := res.Header.Get("X-Correlation-ID")
-		if id == "" || len(id) > 128 || strings.IndexFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
-			t.Fatalf("correlation id %q", id)
-		}
-		if id != correlationID && len(correlationID) <= 128 && correlationID != "" &&
-			strings.IndexFunc(correlationID, func(r rune) bool { return r < 0x21 || r > 0x7e }) < 0 {
-			t.Fatalf("a valid correlation id %q came back as %q", correlationID, id)
-		}
+		checkCorrelationID(t, correlationID, res.Header.Get("X-Correlation-ID"))
 		b.mu.Lock()
 		chunks := append([]messages.StoreChunk(nil), b.chunks...)
 		b.mu.Unlock()
+		if token := presented(authorization); token != fuzzWriteToken {
+			checkRefused(t, refused, token == fuzzReadToken, res, out, chunks)
+			return
+		}
 		switch res.StatusCode {
 		case http.StatusAccepted:
 			checkAccepted(t, contentType, body, out, chunks)
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
-			var e api.Error
-			if err := json.Unmarshal(out, &e); err != nil || e.Error == "" || e.Status != res.StatusCode {
-				t.Fatalf("status %d with error body %q", res.StatusCode, out)
-			}
-			if len(chunks) > 0 {
-				if chunks[len(chunks)-1].Last {
-					t.Fatalf("status %d, but the whole file was sent", res.StatusCode)
-				}
-				// Part of a file went out: the services must be told to drop it.
-				select {
-				case <-b.abort:
-				case <-time.After(10 * time.Second):
-					t.Fatalf("status %d after %d chunks, and no abort", res.StatusCode, len(chunks))
-				}
-				if b.aborts[0].UploadID != chunks[0].UploadID {
-					t.Fatalf("aborted %s, sent %s", b.aborts[0].UploadID, chunks[0].UploadID)
-				}
-			}
+			checkAborted(t, b, res.StatusCode, out, chunks)
 		default:
 			t.Fatalf("unexpected status %d: %s", res.StatusCode, out)
 		}
 	})
+}
+
+// presented is the token an Authorization value carries by RFC 6750
+// (`Bearer` in any case, then spaces or tabs, then the token; blanks around
+// the value do not count), or "" if it carries none. Written apart from the
+// handler's own parser, which it checks.
+func presented(h string) string {
+	h = strings.TrimFunc(h, func(r rune) bool { return r == ' ' || r == '\t' })
+	if len(h) < 8 || !strings.EqualFold(h[:6], "bearer") || h[6] != ' ' && h[6] != '\t' {
+		return ""
+	}
+	return strings.TrimLeft(h[6:], " \t")
+}
+
+// refusal is what the server answers a request it turns away, the same
+// whatever the request carried.
+type refusal struct {
+	status                int
+	authenticate, message string
+}
+
+// refusals collects the server's answers to an upload without a token, with
+// another scheme, with a wrong token and with the read token: every refusal
+// the fuzzer sees must be one of these, so it never reflects its input.
+func refusals(f *testing.F) map[refusal]bool {
+	out := map[refusal]bool{}
+	for _, h := range []string{"", "Basic eA==", "Bearer wrong-token-0123456789", "Bearer " + fuzzReadToken} {
+		s := newServer(f, newBus())
+		req := httptest.NewRequest(http.MethodPost, "/data/upload", strings.NewReader("x"))
+		if h != "" {
+			req.Header.Set("Authorization", h)
+		}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		var e api.Error
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
+			f.Fatal(err)
+		}
+		out[refusal{rec.Code, rec.Header().Get("WWW-Authenticate"), e.Error}] = true
+	}
+	if len(out) != 4 {
+		f.Fatalf("%d distinct refusals for 4 kinds of request: %v", len(out), out)
+	}
+	return out
+}
+
+// checkRefused verifies the answer to an upload without the write token:
+// 403 for the read token, 401 for anything else, a known answer, no chunk.
+func checkRefused(t *testing.T, known map[refusal]bool, readToken bool, res *http.Response, out []byte, chunks []messages.StoreChunk) {
+	t.Helper()
+	want := http.StatusUnauthorized
+	if readToken {
+		want = http.StatusForbidden
+	}
+	var e api.Error
+	if err := json.Unmarshal(out, &e); err != nil || res.StatusCode != want || e.Status != want {
+		t.Fatalf("status %d (want %d): %s", res.StatusCode, want, out)
+	}
+	if r := (refusal{res.StatusCode, res.Header.Get("WWW-Authenticate"), e.Error}); !known[r] {
+		t.Fatalf("a refusal that is none of the known ones: %+v", r)
+	}
+	if len(chunks) > 0 {
+		t.Fatalf("refused with %d, but %d chunks were sent", res.StatusCode, len(chunks))
+	}
+}
+
+// checkCorrelationID verifies the answer's correlation id: the client's if
+// it is a safe token, else a fresh one.
+func checkCorrelationID(t *testing.T, sent, got string) {
+	t.Helper()
+	safe := func(id string) bool {
+		return id != "" && len(id) <= 128 && strings.IndexFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) < 0
+	}
+	if !safe(got) {
+		t.Fatalf("correlation id %q", got)
+	}
+	if safe(sent) && got != sent {
+		t.Fatalf("a valid correlation id %q came back as %q", sent, got)
+	}
+}
+
+// checkAborted verifies a refused upload: a JSON error, and if part of the
+// file went out, an abort of it.
+func checkAborted(t *testing.T, b *bus, status int, out []byte, chunks []messages.StoreChunk) {
+	t.Helper()
+	var e api.Error
+	if err := json.Unmarshal(out, &e); err != nil || e.Error == "" || e.Status != status {
+		t.Fatalf("status %d with error body %q", status, out)
+	}
+	if len(chunks) == 0 {
+		return
+	}
+	if chunks[len(chunks)-1].Last {
+		t.Fatalf("status %d, but the whole file was sent", status)
+	}
+	// Part of a file went out: the services must be told to drop it.
+	select {
+	case <-b.abort:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("status %d after %d chunks, and no abort", status, len(chunks))
+	}
+	if b.aborts[0].UploadID != chunks[0].UploadID {
+		t.Fatalf("aborted %s, sent %s", b.aborts[0].UploadID, chunks[0].UploadID)
+	}
 }
 
 // checkAccepted verifies a 202: the chunks carry exactly the "file" part

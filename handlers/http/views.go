@@ -7,8 +7,8 @@ import (
 )
 
 func newFileView(f domain.File) api.File {
-	return api.File{ID: f.ID, Name: f.Name, ContentType: f.ContentType, Size: f.Size, SHA256: f.SHA256,
-		ZeroBits: f.ZeroBits, OneBits: f.OneBits, StoredIn: f.Placement(), StoredAt: f.StoredAt}
+	return api.File{ID: f.ID, Name: f.Name, ContentType: domain.MediaType(f.ContentType), Size: f.Size, SHA256: f.SHA256,
+		ZeroBits: f.ZeroBits, OneBits: f.OneBits, StoredIn: nonNil(f.StoredIn), StoredAt: f.StoredAt.UTC()}
 }
 
 func newUploadView(u *domain.Upload) api.Upload {

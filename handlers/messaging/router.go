@@ -94,6 +94,17 @@ func GroupName(prefix string, self messages.Service, handler string) string {
 	return fmt.Sprintf("%s-%s.%s", prefix, self, handler)
 }
 
+// Groups returns the consumer groups of service self, each with the topic
+// it consumes.
+func Groups(prefix string, self messages.Service) map[string]string {
+	return map[string]string{
+		GroupName(prefix, self, HandlerStoreChunk):  messages.TopicStoreChunk,
+		GroupName(prefix, self, HandlerAbortUpload): messages.TopicAbortUpload,
+		GroupName(prefix, self, HandlerDeleteFile):  messages.TopicDeleteFile,
+		GroupName(prefix, self, HandlerEvents):      messages.TopicEvents,
+	}
+}
+
 // NewRouter returns a router, not yet running, with BAUM's middleware and the
 // use cases in commands registered. pub publishes poisoned messages.
 func NewRouter(config RouterConfig, commands app.Commands, pub message.Publisher, subscribe SubscriberFactory, wlog watermill.LoggerAdapter, log *slog.Logger) (*message.Router, error) {

@@ -66,6 +66,8 @@ type Probe struct {
 	mu     sync.Mutex
 	client sarama.Client
 	config Config
+
+	lagCache lagCache
 }
 
 // NewProbe returns a Probe. It does not need the brokers to be up.
@@ -86,23 +88,34 @@ func (p *Probe) Check(ctx context.Context) error {
 func (p *Probe) check() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.client == nil || p.client.Closed() {
-		sc, err := p.config.SaramaConfig()
-		if err != nil {
-			return err
-		}
-		sc.Metadata.Retry.Max = 0
-		client, err := sarama.NewClient(p.config.Brokers, sc)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p.config.Describe(), err)
-		}
-		p.client = client
+	client, err := p.connect()
+	if err != nil {
+		return err
 	}
-	if err := p.client.RefreshMetadata(); err != nil {
-		p.client.Close()
+	if err := client.RefreshMetadata(); err != nil {
+		client.Close()
 		return fmt.Errorf("%s: %w", p.config.Describe(), err)
 	}
 	return nil
+}
+
+// connect returns the probe's client, connecting it first if it is not
+// (or no longer) connected. The caller holds p.mu.
+func (p *Probe) connect() (sarama.Client, error) {
+	if p.client != nil && !p.client.Closed() {
+		return p.client, nil
+	}
+	sc, err := p.config.SaramaConfig()
+	if err != nil {
+		return nil, err
+	}
+	sc.Metadata.Retry.Max = 0
+	client, err := sarama.NewClient(p.config.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.config.Describe(), err)
+	}
+	p.client = client
+	return client, nil
 }
 
 // Close closes the probe's connection.

@@ -1,6 +1,7 @@
 // Package metrics exports a service's Prometheus metrics: what its use cases
 // do (domain.Metrics), its HTTP requests, its poisoned messages, the totals of
-// what it holds, and Watermill's router, publisher and subscriber series.
+// what it holds, its consumer groups' lag, and Watermill's router, publisher
+// and subscriber series.
 // Every series carries the label service="zeros" or service="ones".
 package metrics
 
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/baum-store/baum/app/domain"
+	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -120,6 +122,39 @@ func (c *totalsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.files, prometheus.GaugeValue, float64(t.Count))
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(t.TotalSize))
+}
+
+// LagFunc reads how far a service's consumer groups are behind.
+type LagFunc func(ctx context.Context) ([]kafka.PartitionLag, error)
+
+// WatchLag exports baum_consumer_lag{group,topic,partition}: the messages
+// each consumer group of the service has yet to commit on each partition
+// (the high-water mark less the committed offset), read from Kafka at
+// each scrape. While Kafka cannot be asked, the series are left out (the
+// rest of the scrape still works).
+func (r *Registry) WatchLag(lag LagFunc) {
+	r.wrapped.MustRegister(&lagCollector{lag: lag, desc: prometheus.NewDesc(Namespace+"_consumer_lag",
+		"Messages a consumer group of this service has not committed yet, by partition: the high-water mark less the committed offset.",
+		[]string{"group", "topic", "partition"}, nil)})
+}
+
+type lagCollector struct {
+	lag  LagFunc
+	desc *prometheus.Desc
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	lag, err := c.lag(ctx)
+	if err != nil {
+		return
+	}
+	for _, l := range lag {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(l.Lag), l.Group, l.Topic, strconv.Itoa(int(l.Partition)))
+	}
 }
 
 // WatchSyncs exports baum_storage_syncs_total, the fsync calls of the

@@ -299,12 +299,14 @@ const saveUploadsSQL = `UPDATE uploads SET state = v.state, name = v.name, conte
 	size = v.size, sha256 = v.sha256, zero_bits = v.zero_bits, one_bits = v.one_bits,
 	keepers = string_to_array(v.keepers, ','), stored_in = string_to_array(v.stored_in, ','),
 	kept = v.kept, deleted = v.deleted, failure_reason = v.failure_reason, failure_detail = v.failure_detail,
-	failed_by = v.failed_by, updated_at = v.updated_at
+	failed_by = v.failed_by, updated_at = v.updated_at,
+	chunk_partition = v.chunk_partition, chunk_offset = v.chunk_offset, decided_at = v.decided_at
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::bigint[], $9::text[],
 	$10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::text[], $15::text[], $16::bool[], $17::bool[],
-	$18::text[], $19::text[], $20::text[], $21::timestamptz[])
+	$18::text[], $19::text[], $20::text[], $21::timestamptz[], $22::integer[], $23::bigint[], $24::timestamptz[])
 	AS v(id, state, name, content_type, origin, received_bytes, staged, staged_count, staging_error, size, sha256,
-	zero_bits, one_bits, keepers, stored_in, kept, deleted, failure_reason, failure_detail, failed_by, updated_at)
+	zero_bits, one_bits, keepers, stored_in, kept, deleted, failure_reason, failure_detail, failed_by, updated_at,
+	chunk_partition, chunk_offset, decided_at)
 WHERE uploads.id = v.id`
 
 func queueSaveUploads(b *pgx.Batch, us []*domain.Upload) {
@@ -317,6 +319,9 @@ func queueSaveUploads(b *pgx.Batch, us []*domain.Upload) {
 		zeros, ones             = make([]*int64, n), make([]*int64, n)
 		staged, kept, deleted   = make([]bool, n), make([]bool, n), make([]bool, n)
 		updated                 = make([]time.Time, n)
+		partitions              = make([]*int32, n)
+		offsets                 = make([]*int64, n)
+		decided                 = make([]*time.Time, n)
 	)
 	for i, u := range us {
 		ids[i], states[i], names[i], types[i], origins[i] = u.ID, string(u.State), u.Name, u.ContentType, u.Origin
@@ -325,9 +330,15 @@ func queueSaveUploads(b *pgx.Batch, us []*domain.Upload) {
 		keepers[i], storedIn[i] = strings.Join(fromServices(u.Keepers), ","), strings.Join(fromServices(u.StoredIn), ",")
 		kept[i], deleted[i], reasons[i], details[i], failedBy[i] = u.Kept, u.Deleted, u.FailureReason, u.FailureDetail, string(u.FailedBy)
 		updated[i] = u.UpdatedAt
+		if u.InLog != nil {
+			partitions[i], offsets[i] = &u.InLog.Partition, &u.InLog.Offset
+		}
+		if !u.DecidedAt.IsZero() {
+			decided[i] = &u.DecidedAt
+		}
 	}
 	b.Queue(saveUploadsSQL, ids, states, names, types, origins, received, staged, counts, errs, sizes, sums, zeros, ones,
-		keepers, storedIn, kept, deleted, reasons, details, failedBy, updated)
+		keepers, storedIn, kept, deleted, reasons, details, failedBy, updated, partitions, offsets, decided)
 }
 
 // addFilesSQL adds files that are not held yet and exactly those to the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	sq "github.com/Masterminds/squirrel"
 	"github.com/jackc/pgx/v5"
@@ -35,7 +36,8 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 var uploadColumns = []string{"id::text", "state", "name", "content_type", "origin", "received_bytes", "staged",
 	"staged_count", "staging_error", "size", "sha256", "zero_bits", "one_bits", "keepers", "stored_in", "kept",
-	"deleted", "failure_reason", "failure_detail", "failed_by", "created_at", "updated_at"}
+	"deleted", "failure_reason", "failure_detail", "failed_by", "created_at", "updated_at", "chunk_partition", "chunk_offset",
+	"decided_at"}
 
 func scanUpload(row pgx.Row) (*domain.Upload, error) {
 	var (
@@ -44,10 +46,13 @@ func scanUpload(row pgx.Row) (*domain.Upload, error) {
 		stagedCount       int64
 		zeroBits, oneBits *int64
 		keepers, storedIn []string
+		chunkPartition    *int32
+		chunkOffset       *int64
+		decidedAt         *time.Time
 	)
 	err := row.Scan(&u.ID, &state, &u.Name, &u.ContentType, &u.Origin, &u.ReceivedBytes, &u.Staged, &stagedCount,
 		&u.StagingError, &u.Size, &u.SHA256, &zeroBits, &oneBits, &keepers, &storedIn, &u.Kept, &u.Deleted,
-		&u.FailureReason, &u.FailureDetail, &failedBy, &u.CreatedAt, &u.UpdatedAt)
+		&u.FailureReason, &u.FailureDetail, &failedBy, &u.CreatedAt, &u.UpdatedAt, &chunkPartition, &chunkOffset, &decidedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.ErrNotFound
 	}
@@ -57,6 +62,12 @@ func scanUpload(row pgx.Row) (*domain.Upload, error) {
 	u.State, u.FailedBy, u.StagedCount = domain.UploadState(state), messages.Service(failedBy), uint64(stagedCount)
 	u.ZeroBits, u.OneBits = toUint(zeroBits), toUint(oneBits)
 	u.Keepers, u.StoredIn = toServices(keepers), toServices(storedIn)
+	if chunkPartition != nil && chunkOffset != nil {
+		u.InLog = &domain.ChunkRecord{Partition: *chunkPartition, Offset: *chunkOffset}
+	}
+	if decidedAt != nil {
+		u.DecidedAt = decidedAt.UTC()
+	}
 	return &u, nil
 }
 
@@ -196,64 +207,6 @@ func (s *Store) FileIDs(ctx context.Context) (map[string]bool, error) {
 		return nil
 	})
 	return ids, s.classify(ctx, err)
-}
-
-// Files implements query.ReadModel: the totals and the page come from one
-// snapshot (a read-only repeatable-read transaction), so they always agree.
-// The four statements go in one pipelined batch: one round trip.
-func (s *Store) Files(ctx context.Context, after string, limit int) (domain.Totals, []domain.File, error) {
-	var (
-		totals domain.Totals
-		files  []domain.File
-	)
-	page, args := filesPageSQL(after, limit)
-	b := &pgx.Batch{}
-	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-	b.Queue("SELECT total_size, count FROM totals")
-	b.Queue(page, args...)
-	b.Queue("COMMIT")
-	// A connection left in a failed transaction is closed by the pool.
-	results := s.pool.SendBatch(ctx, b)
-	err := func() error {
-		if _, err := results.Exec(); err != nil {
-			return err
-		}
-		if err := results.QueryRow().Scan(&totals.TotalSize, &totals.Count); err != nil {
-			return err
-		}
-		rows, err := results.Query()
-		if err != nil {
-			return err
-		}
-		files, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.File, error) { return scanFile(row) })
-		if err != nil {
-			return err
-		}
-		_, err = results.Exec()
-		return err
-	}()
-	return totals, files, s.classify(ctx, errors.Join(err, results.Close()))
-}
-
-// filesPageSQL selects one page of files in id order, after a cursor.
-//
-// It orders by files.id, qualified: a bare "id" would name the output
-// column id::text, and PostgreSQL would sort every remaining row as text
-// instead of walking the primary key (measured: 77 ms for the first page
-// of 100,000 files, against 2 ms through the index).
-func filesPageSQL(after string, limit int) (string, []any) {
-	q := psql.Select(fileColumns...).From("files").OrderBy("files.id").Limit(uint64(limit))
-	if after != "" {
-		q = q.Where(sq.Gt{"files.id": after})
-	}
-	return q.MustSql()
-}
-
-// File implements query.ReadModel.
-func (s *Store) File(ctx context.Context, id string) (domain.File, error) {
-	sql, args := psql.Select(fileColumns...).From("files").Where(sq.Eq{"id": id}).MustSql()
-	f, err := scanFile(s.pool.QueryRow(ctx, sql, args...))
-	return f, s.classify(ctx, err)
 }
 
 func (s *Store) classify(ctx context.Context, err error) error {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -76,7 +75,7 @@ func TestUpdateHoldsTheRowLockedAndCommitsAtomically(t *testing.T) {
 		u.Describe("a.bin", "text/plain", "test")
 		zero, one := uint64(4), uint64(4)
 		u.Size, u.SHA256, u.ZeroBits, u.OneBits = 1, strings.Repeat("a", 64), &zero, &one
-		return files.Add(ctx, u.File(time.Now()))
+		return files.Add(ctx, u.File())
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +95,7 @@ func TestUpdateHoldsTheRowLockedAndCommitsAtomically(t *testing.T) {
 		u.Name = "b.bin"
 		zero, one := uint64(8), uint64(0)
 		u.ZeroBits, u.OneBits = &zero, &one
-		f := u.File(time.Now())
+		f := u.File()
 		f.ID = uuid.NewString()
 		if err := files.Add(ctx, f); err != nil {
 			return err
@@ -139,48 +138,6 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	}
 }
 
-// TestFilesPageWalksThePrimaryKey: a page of GET /data is read through the
-// primary key index whatever the cursor, never by sorting the table: the
-// cost of a page does not grow with the number of files held.
-func TestFilesPageWalksThePrimaryKey(t *testing.T) {
-	ctx := context.Background()
-	store, conn := newStore(t)
-	if _, err := conn.Exec(ctx, `INSERT INTO files
-		SELECT gen_random_uuid(), 'f' || i, '', 1, repeat('a', 64), 4, 4, now() FROM generate_series(1, 20000) i`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "UPDATE totals SET count = 20000, total_size = 20000"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "ANALYZE files"); err != nil {
-		t.Fatal(err)
-	}
-	for _, after := range []string{"", "80000000-0000-0000-0000-000000000000"} {
-		sql, args := postgres.FilesPageSQL(after, 101)
-		rows, err := conn.Query(ctx, "EXPLAIN "+sql, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan := strings.Join(lines, "\n")
-		if !strings.Contains(plan, "Index Scan using files_pkey") || strings.Contains(plan, "Sort") {
-			t.Errorf("after %q the page is planned as\n%s\nwant an index scan of files_pkey and no sort", after, plan)
-		}
-	}
-	// And the page and totals agree with what is held.
-	totals, files, err := store.Files(ctx, "", 100)
-	if err != nil || totals.Count != 20000 || len(files) != 100 {
-		t.Fatalf("Files: %+v, %d files, %v", totals, len(files), err)
-	}
-	next, more, err := store.Files(ctx, files[99].ID, 100)
-	if err != nil || next.Count != 20000 || len(more) != 100 || more[0].ID <= files[99].ID {
-		t.Fatalf("second page: %d files starting at %v, %v", len(more), more, err)
-	}
-}
-
 // TestConcurrentUpdatesShareCommits: Updates that arrive together commit
 // together, in far fewer transactions than Updates; one whose function
 // fails, or whose changes the database refuses, fails alone.
@@ -207,11 +164,11 @@ func TestConcurrentUpdatesShareCommits(t *testing.T) {
 				case 9: // zero + one bits ≠ 8 × size: the database's CHECK refuses it
 					zero, one := uint64(1), uint64(1)
 					u.Size, u.SHA256, u.ZeroBits, u.OneBits = 1, strings.Repeat("b", 64), &zero, &one
-					return files.Add(ctx, u.File(time.Now()))
+					return files.Add(ctx, u.File())
 				}
 				zero, one := uint64(8), uint64(0)
 				u.Size, u.SHA256, u.ZeroBits, u.OneBits = 1, strings.Repeat("a", 64), &zero, &one
-				return files.Add(ctx, u.File(time.Now()))
+				return files.Add(ctx, u.File())
 			})
 		})
 	}
@@ -277,5 +234,33 @@ func TestGroupCommitsFewerThanUpdates(t *testing.T) {
 		t.Errorf("%d transactions for %d concurrent updates; want them grouped", tx, n)
 	} else {
 		t.Logf("%d concurrent updates in %d transactions", n, tx)
+	}
+}
+
+// TestStalledFindsOnlyUploadsThatStoppedReceiving: the sweep's query sees
+// the uploads still receiving whose record has not changed for the age,
+// and no other.
+func TestStalledFindsOnlyUploadsThatStoppedReceiving(t *testing.T) {
+	ctx := context.Background()
+	store, watch := newStore(t)
+	stalled, recent, counting := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	for _, id := range []string{stalled, recent, counting} {
+		if err := store.Update(ctx, id, func(u *domain.Upload, _ command.FileIndex) error {
+			u.ReceivedBytes = 1
+			if id == counting {
+				u.FinishStaging(1, strings.Repeat("a", 64), 4)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := watch.Exec(ctx, "UPDATE uploads SET updated_at = now() - interval '2 hours' WHERE id = ANY($1::uuid[])",
+		[]string{stalled, counting}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := store.Stalled(ctx, 3600)
+	if err != nil || len(ids) != 1 || ids[0] != stalled {
+		t.Fatalf("stalled %v (%v), want only %s", ids, err, stalled)
 	}
 }

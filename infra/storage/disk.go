@@ -42,6 +42,12 @@ func Open(dir string) (*Disk, error) {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
+	// Every fan-out directory now, so that storing a file needs no mkdir.
+	for i := range 256 {
+		if err := os.Mkdir(filepath.Join(d.files, fmt.Sprintf("%02x", i)), 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+	}
 	d.syncer = &syncer{root: dir, calls: func() { d.syncs.Add(1) }}
 	return d, nil
 }
@@ -138,6 +144,31 @@ func (s stagedFile) Close() error              { return s.f.Close() }
 // same time.
 func (s stagedFile) Sync() error { return s.syncer.sync(s.f) }
 
+// WriteStored implements command.Disk: the file is written in place and
+// flushed with its directory (with what other handlers flush at the same
+// time). A crash half-way leaves a stored file without metadata, which the
+// next start removes.
+func (d *Disk) WriteStored(id string, data []byte) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	path := d.storedPath(id)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return wrap(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return wrap(err)
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return d.syncer.sync(f, dir)
+}
+
 // RemoveStaged implements command.Disk.
 func (d *Disk) RemoveStaged(id string) error {
 	if err := checkID(id); err != nil {
@@ -169,9 +200,6 @@ func (d *Disk) Promote(id string) error {
 		return err
 	}
 	from, to := d.stagedPath(id), d.storedPath(id)
-	if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
-		return wrap(err)
-	}
 	if err := os.Rename(from, to); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if ok, _ := exists(to); ok {

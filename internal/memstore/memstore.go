@@ -7,6 +7,7 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -19,6 +20,7 @@ import (
 	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/app/query"
+	"github.com/baum-store/baum/messages"
 )
 
 // Store is an in-memory command.Uploads and query.ReadModel.
@@ -168,18 +170,50 @@ func (m *Store) Totals(context.Context) (domain.Totals, error) {
 	return m.totals, nil
 }
 
-// Files implements query.ReadModel: files in id order after the cursor.
-func (m *Store) Files(_ context.Context, after string, limit int) (domain.Totals, []domain.File, error) {
+// Files implements query.ReadModel: the files that pass the filter, in
+// the order asked, after the cursor's key.
+func (m *Store) Files(_ context.Context, q query.FilesQuery) (domain.Totals, []domain.File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ids := slices.Sorted(maps.Keys(m.files))
-	var page []domain.File
-	for _, id := range ids {
-		if strings.Compare(id, after) > 0 && len(page) < limit {
-			page = append(page, m.files[id])
+	var all []domain.File
+	for _, f := range m.files {
+		if q.Filter.Matches(f) {
+			all = append(all, m.held(f))
 		}
 	}
+	order := func(a, b domain.File) int {
+		c := compareKey(q.Order.Sort(), a, b)
+		if q.Order.Desc {
+			return -c
+		}
+		return c
+	}
+	slices.SortFunc(all, order)
+	var page []domain.File
+	for _, f := range all {
+		if q.After != nil && order(f, domain.File{ID: q.After.ID, StoredAt: q.After.StoredAt, Size: q.After.Size, Name: q.After.Name}) <= 0 {
+			continue
+		}
+		if len(page) == q.Limit {
+			break
+		}
+		page = append(page, f)
+	}
 	return m.totals, page, nil
+}
+
+// compareKey orders two files by a sort key, then by id.
+func compareKey(key query.SortKey, a, b domain.File) int {
+	var c int
+	switch key {
+	case query.SortStoredAt:
+		c = a.StoredAt.Compare(b.StoredAt)
+	case query.SortSize:
+		c = cmp.Compare(a.Size, b.Size)
+	case query.SortName:
+		c = strings.Compare(a.Name, b.Name)
+	}
+	return cmp.Or(c, strings.Compare(a.ID, b.ID))
 }
 
 // File implements query.ReadModel.
@@ -190,5 +224,16 @@ func (m *Store) File(_ context.Context, id string) (domain.File, error) {
 	if !ok {
 		return f, fmt.Errorf("file %s: %w", id, domain.ErrNotFound)
 	}
-	return f, nil
+	return m.held(f), nil
+}
+
+// held fills in where the file is held from its upload's record, as the
+// PostgreSQL read model joins it.
+func (m *Store) held(f domain.File) domain.File {
+	if u, ok := m.uploads[f.ID]; ok {
+		f.StoredIn = u.Holders()
+	} else {
+		f.StoredIn = messages.Keepers(f.ZeroBits, f.OneBits)
+	}
+	return f
 }

@@ -259,7 +259,7 @@ func NewSubscriber(config Config, group string, logger watermill.LoggerAdapter) 
 	config.setDefaults()
 	return kafka.NewSubscriber(kafka.SubscriberConfig{
 		Brokers:               config.Brokers,
-		Unmarshaler:           kafka.DefaultMarshaler{},
+		Unmarshaler:           Unmarshaler{},
 		OverwriteSaramaConfig: sc,
 		ConsumerGroup:         group,
 		NackResendSleep:       config.NackResendSleep,
@@ -285,7 +285,7 @@ func NewEventSubscriber(config Config, logger watermill.LoggerAdapter) (*kafka.S
 	sc.ChannelBufferSize = config.PrefetchMessages
 	return kafka.NewSubscriber(kafka.SubscriberConfig{
 		Brokers:               config.Brokers,
-		Unmarshaler:           kafka.DefaultMarshaler{},
+		Unmarshaler:           Unmarshaler{},
 		ConsumerGroup:         "",
 		OverwriteSaramaConfig: sc,
 		NackResendSleep:       config.NackResendSleep,

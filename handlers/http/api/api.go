@@ -25,12 +25,15 @@ type File struct {
 }
 
 // FileList is GET /data: the original system's shape, extended with
-// pagination.
+// pagination, filters and sorts.
 type FileList struct {
 	// TotalSize and Count are for everything the service holds, not the page.
 	TotalSize    int64           `json:"total_size"`
 	Count        int64           `json:"count"`
 	ListMetadata map[string]File `json:"list_metadata"`
+	// Order lists the ids of ListMetadata in the listing's order (a JSON
+	// object has none).
+	Order []string `json:"order"`
 	// Next is the cursor for ?after= of the next page; null on the last page.
 	Next *string `json:"next"`
 }
