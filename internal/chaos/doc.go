@@ -1,9 +1,11 @@
 // Package chaos holds the chaos test: the broker and both services run as
 // separate processes of the real binary while concurrent uploads go to both
-// services and services are killed with SIGKILL and restarted at random
-// moments. Afterwards it checks every invariant of the product contract
-// against what the services answered, what their databases hold and what is
-// on their disks, and prints the figures.
+// services, and zeros, ones and the broker in turn are killed with SIGKILL
+// and restarted at random moments. After each restart it measures how soon
+// each service answers a new upload 201 again. Afterwards it checks every
+// invariant of the product contract against what the services answered,
+// what their databases hold and what is on their disks, and prints the
+// figures.
 //
 // It is skipped unless asked for:
 //
