@@ -10,7 +10,8 @@ import (
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 )
 
-// leaveTimeout bounds the LeaveGroup a static member sends when it closes.
+// leaveTimeout bounds the LeaveGroup a static member sends when it closes
+// (a stop while Kafka is down waits that long more).
 const leaveTimeout = 3 * time.Second
 
 // staticSubscriber is a subscriber whose consumer group member is static
@@ -50,7 +51,7 @@ func leaveGroup(config Config, group string) error {
 	if !sc.Version.IsAtLeast(sarama.V2_4_0_0) {
 		return nil // no LeaveGroup by instance id: the session expires
 	}
-	sc.Net.DialTimeout, sc.Net.ReadTimeout, sc.Net.WriteTimeout = leaveTimeout, leaveTimeout, leaveTimeout
+	sc.Net.DialTimeout, sc.Net.ReadTimeout, sc.Net.WriteTimeout = leaveTimeout/3, leaveTimeout/3, leaveTimeout/3
 	sc.Metadata.Retry.Max, sc.Admin.Retry.Max = 0, 0
 	id := config.GroupInstanceID(group)
 	done := make(chan error, 1)
@@ -73,7 +74,7 @@ func leaveGroup(config Config, group string) error {
 	}()
 	select {
 	case err = <-done:
-	case <-time.After(2 * leaveTimeout):
+	case <-time.After(leaveTimeout): // Kafka is down: the session expires instead
 		err = errors.New("no answer")
 	}
 	if err != nil {
