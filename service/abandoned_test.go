@@ -15,10 +15,10 @@ import (
 	"github.com/baum-store/baum/messages"
 )
 
-// stagedBytes sums what both services stage.
+// stagedBytes sums what both services stage (in staging/<instance>/).
 func stagedBytes(sys *testsystem.System) (n int64, files int) {
 	filepath.WalkDir(sys.DataDir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(path)) == "staging" && !strings.HasPrefix(d.Name(), ".") {
+		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(filepath.Dir(path))) == "staging" && !strings.HasPrefix(d.Name(), ".") {
 			if info, err := d.Info(); err == nil {
 				n += info.Size()
 				files++

@@ -81,7 +81,7 @@ func NewApplication(config Config, a Adapters, log *slog.Logger) (app.Applicatio
 			RecordStored:  command.NewRecordStoredHandler(self, a.Uploads),
 			RecordFailure: command.NewRecordFailureHandler(a.Uploads, staging, a.Metrics, log),
 			RecordDeleted: command.NewRecordDeletedHandler(a.Uploads),
-			Reconcile:     command.NewReconcileHandler(self, a.Uploads, a.Disk, log),
+			Reconcile:     command.NewReconcileHandler(self, a.Uploads, a.Disk, command.DefaultOrphanGrace, log),
 			FailStalled:   command.NewFailStalledHandler(self, a.Uploads, a.Events),
 		},
 		Queries: app.Queries{

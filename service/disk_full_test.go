@@ -67,7 +67,7 @@ func TestDiskFullAnswers507AndLeavesNothing(t *testing.T) {
 		if len(after) != len(before[role]) {
 			t.Errorf("%s holds %d files, held %d before", role, len(after), len(before[role]))
 		}
-		staged, err := readDir(filepath.Join(sys.DataDir, string(role), "staging"))
+		staged, err := readDir(sys.StagingDir(role))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -152,7 +152,7 @@ func checkAfterOutage(t *testing.T, sys *testsystem.System, accepted, refused []
 		if receiving != 0 {
 			t.Errorf("%s has %d uploads still receiving or counting", role, receiving)
 		}
-		if entries, err := readDir(sys.DataDir + "/" + string(role) + "/staging"); err != nil {
+		if entries, err := readDir(sys.StagingDir(role)); err != nil {
 			t.Fatal(err)
 		} else {
 			staged = len(entries)

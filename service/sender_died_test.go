@@ -73,7 +73,7 @@ func TestAnUploadWhoseSenderDiedIsAbortedAtTheNextStart(t *testing.T) {
 // staged returns the bytes role stages of upload id (0 if none).
 func staged(t *testing.T, sys *testsystem.System, role messages.Service, id string) int64 {
 	t.Helper()
-	info, err := os.Stat(filepath.Join(sys.DataDir, string(role), "staging", id))
+	info, err := os.Stat(filepath.Join(sys.StagingDir(role), id))
 	if err != nil {
 		return 0
 	}

@@ -111,7 +111,7 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 	notifier := domain.NewNotifier()
 	store := postgres.NewStore(s.pool, notifier.Committed)
 	reg.WatchTotals(store.Totals)
-	disk, err := storage.Open(s.config.DataDir)
+	disk, err := storage.OpenWithConfig(storage.Config{Dir: s.config.DataDir, Instance: s.config.Instance})
 	if err != nil {
 		return Adapters{}, err
 	}
@@ -227,6 +227,9 @@ func (s *Service) API() *httpport.Server { return s.api }
 
 // KafkaConfig is how this service connects to Kafka.
 func (s *Service) KafkaConfig() kafka.Config { return s.config.Kafka() }
+
+// Instance names this replica of its role (BAUM_INSTANCE).
+func (s *Service) Instance() string { return s.config.Instance }
 
 // Addr is where the HTTP API listens.
 func (s *Service) Addr() string { return s.listener.Addr().String() }

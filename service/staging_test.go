@@ -38,7 +38,7 @@ func TestAFileOfOneChunkIsNotStagedOnDisk(t *testing.T) {
 		t.Errorf("zeros flushed %v times to store one file; want its file and directory flushed once (2 calls, or 1 shared)", n)
 	}
 	for _, role := range messages.Services() {
-		staged, err := os.ReadDir(filepath.Join(sys.DataDir, string(role), "staging"))
+		staged, err := os.ReadDir(sys.StagingDir(role))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -81,7 +81,7 @@ func (h *DeleteFileHandler) Handle(ctx context.Context, c *messages.DeleteFile) 
 	}
 	// The metadata is gone; a crash before the bytes go leaves a stored file
 	// without metadata, which the next start removes.
-	if err := h.disk.RemoveStored(c.FileID); err != nil {
+	if err := h.disk.RemoveStored(ctx, c.FileID); err != nil {
 		h.log.WarnContext(ctx, "cannot remove stored file; the next start removes it", "file_id", c.FileID, "error", err)
 	}
 	h.notifier.Notify(c.FileID)

@@ -39,13 +39,13 @@ func (d faultyDisk) OpenStaged(id string) (command.StagedFile, error) {
 	return faultyFile{StagedFile: f, d: d}, nil
 }
 
-func (d faultyDisk) Promote(id string) error {
+func (d faultyDisk) Promote(ctx context.Context, id string) error {
 	if d.promoteErr != nil {
 		if err := d.promoteErr.Load(); err != nil {
 			return *err
 		}
 	}
-	return d.Disk.Promote(id)
+	return d.Disk.Promote(ctx, id)
 }
 
 type faultyFile struct {
@@ -159,7 +159,7 @@ func TestDiskFullWhileStagingFailsTheUploadCleanly(t *testing.T) {
 		if ids := f.fx.stagedIDs(); len(ids) != 0 {
 			t.Errorf("%s still stages %v", f.fx.self, ids)
 		}
-		if stored, _ := f.fx.disk.ListStored(); len(stored) != 0 {
+		if stored, _ := f.fx.disk.ListStored(context.Background()); len(stored) != 0 {
 			t.Errorf("%s stored %v", f.fx.self, stored)
 		}
 		if tot := f.fx.totals(); tot != (domain.Totals{}) {

@@ -112,7 +112,7 @@ func (p ports) stored() command.RecordStoredHandler {
 }
 
 func (p ports) reconcile() command.ReconcileHandler {
-	return command.NewReconcileHandler(p.self, p.uploads, p.disk, nil)
+	return command.NewReconcileHandler(p.self, p.uploads, p.disk, 0, nil)
 }
 
 // countedBy returns the BitsCounted that service s publishes for data.
@@ -197,6 +197,5 @@ func (c crashBeforeCommit) Update(ctx context.Context, id string, fn func(*domai
 // deadDisk is a disk whose process died: it undoes nothing.
 type deadDisk struct{ command.Disk }
 
-func (deadDisk) Demote(string) error       { return errCrash }
-func (deadDisk) RemoveStaged(string) error { return errCrash }
-func (deadDisk) RemoveStored(string) error { return errCrash }
+func (deadDisk) RemoveStaged(string) error                  { return errCrash }
+func (deadDisk) RemoveStored(context.Context, string) error { return errCrash }

@@ -44,8 +44,8 @@ func TestReconcileKeepsAFileWhosePlacementDidNotCommit(t *testing.T) {
 	if err := crashing.place(t).Handle(ctx, countedBy(messages.Ones, id, data)); !errors.Is(err, errCrash) {
 		t.Fatalf("the crashing placement returned %v", err)
 	}
-	if ok, _ := f.disk.StoredExists(id); !ok || f.stagedExists(id) {
-		t.Fatal("the test did not reach the crash window: the file should be stored and not staged")
+	if ok, _ := f.disk.StoredExists(ctx, id); !ok || !f.stagedExists(id) {
+		t.Fatal("the test did not reach the crash window: the file should be stored, and still staged")
 	}
 	if u := f.upload(id); u.Decided() || u.Kept {
 		t.Fatalf("the decision should not have committed: %+v", u)
@@ -57,8 +57,8 @@ func TestReconcileKeepsAFileWhosePlacementDidNotCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if repair != (command.Repair{StoredDemoted: 1}) {
-		t.Errorf("repair %+v, want the stored file moved back to staging", repair)
+	if repair != (command.Repair{StoredRemoved: 1}) {
+		t.Errorf("repair %+v, want the uncommitted stored copy removed, the staged one kept", repair)
 	}
 	if !f.stagedExists(id) {
 		t.Fatal("the file is gone from staging and storage: lost")

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -70,7 +71,6 @@ func NewPlaceFileHandler(config PlaceFileConfig) (*PlaceFileHandler, error) {
 type placement struct {
 	decided  []messages.Service // the keepers, if this count decided them
 	promoted bool               // this service moved the file into storage
-	inLog    bool               // written from memory or the log, not moved from staging
 	drop     bool               // this service's staged copy goes
 	failed   string             // the reason, if this count failed the upload
 	event    messages.Message   // what to publish once committed
@@ -85,23 +85,18 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 	})
 	if err != nil {
 		if p.promoted {
-			h.unstore(ctx, e.UploadID, p.inLog)
+			h.unstore(ctx, e.UploadID)
 		}
 		return err
 	}
 	return h.act(ctx, e, p)
 }
 
-// unstore undoes storing a file whose metadata did not commit: a staged
-// file goes back to staging; a file written from memory goes (its bytes
-// are in the log).
-func (h *PlaceFileHandler) unstore(ctx context.Context, id string, inLog bool) {
-	undo := h.disk.Demote
-	if inLog {
-		undo = h.disk.RemoveStored
-	}
-	if err := undo(id); err != nil {
-		h.log.ErrorContext(ctx, "cannot undo storing a file whose metadata did not commit; the next start repairs it",
+// unstore undoes storing a file whose metadata did not commit: the stored
+// copy goes; the staged one (or the log) still has the bytes.
+func (h *PlaceFileHandler) unstore(ctx context.Context, id string) {
+	if err := h.disk.RemoveStored(ctx, id); err != nil {
+		h.log.ErrorContext(ctx, "cannot undo storing a file whose metadata did not commit; a later start repairs it",
 			"upload_id", id, "error", err)
 	}
 }
@@ -135,7 +130,7 @@ func (h *PlaceFileHandler) decide(ctx context.Context, u *domain.Upload, e *mess
 	if err := h.store(ctx, u); err != nil {
 		return p, err
 	}
-	p.promoted, p.inLog = true, u.InLog != nil
+	p.promoted = true
 	if err := files.Add(ctx, u.File()); err != nil {
 		return p, err
 	}
@@ -157,12 +152,12 @@ func (h *PlaceFileHandler) store(ctx context.Context, u *domain.Upload) error {
 		if err != nil {
 			return err
 		}
-		if err := h.disk.WriteStored(u.ID, data); err != nil {
+		if err := h.disk.WriteStored(ctx, u.ID, bytes.NewReader(data), int64(len(data))); err != nil {
 			return fmt.Errorf("%w: store file %s: %w", domain.ErrUnavailable, u.ID, err)
 		}
 		return nil
 	}
-	err := h.disk.Promote(u.ID)
+	err := h.disk.Promote(ctx, u.ID)
 	switch {
 	case errors.Is(err, domain.ErrNotStaged):
 		// Counts for an upload this service never staged (replayed from
@@ -206,7 +201,10 @@ func (h *PlaceFileHandler) act(ctx context.Context, e *messages.BitsCounted, p p
 		h.metrics.PlacementDecided(p.decided)
 	}
 	if p.promoted {
-		h.staging.memory.forget(e.UploadID)
+		// Stored and committed: the staged copy, in memory or on disk, goes.
+		if err := h.staging.Discard(e.UploadID); err != nil {
+			h.log.WarnContext(ctx, "cannot remove staged file; a later start removes it", "upload_id", e.UploadID, "error", err)
+		}
 		h.metrics.FileStored(e.Size)
 		h.log.InfoContext(ctx, "file stored", "upload_id", e.UploadID)
 	}

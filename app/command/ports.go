@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/baum-store/baum/messages"
 
@@ -46,32 +47,39 @@ type FileIndex interface {
 	Add(ctx context.Context, f domain.File) error
 }
 
-// Disk keeps staged files (uploads in progress) and stored files (held). Ids
-// are upload UUIDs; a client's file name never reaches it.
+// Disk keeps this replica's staged files (uploads in progress) and the
+// role's stored files (held), which all its replicas share: a directory or
+// a bucket. Ids are upload UUIDs; a client's file name never reaches it.
 type Disk interface {
 	// OpenStaged opens the upload's staged file, creating it empty if needed.
 	// Writes append at its end.
 	OpenStaged(id string) (StagedFile, error)
 	// RemoveStaged removes a staged file; a missing one is not an error.
 	RemoveStaged(id string) error
-	// Promote moves a staged file into storage, durably. If it is already
-	// stored and no longer staged, Promote succeeds; if it is neither, the
-	// error wraps domain.ErrNotStaged.
-	Promote(id string) error
-	// Demote moves a stored file back to staging, undoing a Promote whose
-	// transaction did not commit.
-	Demote(id string) error
-	// WriteStored stores data as the file id, durably (flushed before it
-	// returns), replacing what may be stored under that id: the placement
-	// of a file staged in memory.
-	WriteStored(id string, data []byte) error
-	// RemoveStored removes a stored file; a missing one is not an error.
-	RemoveStored(id string) error
-	// StoredExists reports whether a stored file exists.
-	StoredExists(id string) (bool, error)
-	// ListStaged and ListStored list the ids on disk.
+	// ListStaged lists the ids this replica stages.
 	ListStaged() ([]string, error)
-	ListStored() ([]string, error)
+
+	// Promote stores the staged file id, durably; the staged file stays
+	// until RemoveStaged (a placement that does not commit is undone by
+	// RemoveStored alone). A file already stored is not an error; one
+	// neither staged nor stored is domain.ErrNotStaged.
+	Promote(ctx context.Context, id string) error
+	// WriteStored stores the size bytes r holds as the file id, durably,
+	// replacing what may be stored under that id: the placement of a file
+	// staged in memory or read back from the log.
+	WriteStored(ctx context.Context, id string, r io.Reader, size int64) error
+	// RemoveStored removes a stored file; a missing one is not an error.
+	RemoveStored(ctx context.Context, id string) error
+	// StoredExists reports whether a stored file exists.
+	StoredExists(ctx context.Context, id string) (bool, error)
+	// ListStored lists every stored file, with when it was written.
+	ListStored(ctx context.Context) ([]StoredFile, error)
+}
+
+// StoredFile is a file in storage, as ListStored sees it.
+type StoredFile struct {
+	ID      string
+	Written time.Time
 }
 
 // StagedFile is an upload's file while its chunks arrive.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/messages"
@@ -15,20 +16,25 @@ type ReconcileHandler struct {
 	self    messages.Service
 	uploads Uploads
 	disk    Disk
+	grace   time.Duration
 	log     *slog.Logger
 }
 
-// NewReconcileHandler returns a ReconcileHandler; log may be nil.
-func NewReconcileHandler(self messages.Service, uploads Uploads, disk Disk, log *slog.Logger) ReconcileHandler {
-	return ReconcileHandler{self: self, uploads: uploads, disk: disk, log: newObservers(nil, log).log}
+// DefaultOrphanGrace is how long a stored file without metadata is left
+// alone at start: the time a live replica's placement may take to commit.
+const DefaultOrphanGrace = 2 * time.Minute
+
+// NewReconcileHandler returns a ReconcileHandler that leaves stored files
+// written less than grace ago alone (0: none is left); log may be nil.
+func NewReconcileHandler(self messages.Service, uploads Uploads, disk Disk, grace time.Duration, log *slog.Logger) ReconcileHandler {
+	return ReconcileHandler{self: self, uploads: uploads, disk: disk, grace: grace, log: newObservers(nil, log).log}
 }
 
 // Repair is what Reconcile found and fixed.
 type Repair struct {
-	StagedRemoved  int // staged files of uploads that are failed, decided elsewhere or unknown
-	StoredRemoved  int // stored files without metadata whose upload is not waiting for them
-	StoredDemoted  int // stored files whose transaction did not commit, moved back to staging
-	StoredPromoted int // files with metadata still in staging, moved into storage
+	StagedRemoved  int // staged files of uploads that are held, failed, decided elsewhere or unknown
+	StoredRemoved  int // stored files without metadata (a placement or delete that did not finish)
+	StoredPromoted int // files with metadata still only in staging, stored
 	Missing        int // files with metadata but no bytes anywhere (reported, never invented)
 }
 
@@ -62,45 +68,35 @@ func (h ReconcileHandler) Handle(ctx context.Context) (Repair, error) {
 	return r, nil
 }
 
-// reconcileStored demotes or removes the stored files without metadata, and
-// returns the ids of every stored file it leaves.
+// reconcileStored removes the stored files without metadata, and returns
+// the ids of every stored file it leaves.
+//
+// Such a file is a placement that did not commit (its staged copy, or the
+// log, still has the bytes, and the count delivered again stores it anew),
+// a delete that did not finish, or the placement of a live replica that is
+// about to commit: a file written less than grace ago is left alone.
 func (h ReconcileHandler) reconcileStored(ctx context.Context, held map[string]bool, r *Repair) (map[string]bool, error) {
-	stored, err := h.disk.ListStored()
+	stored, err := h.disk.ListStored(ctx)
 	if err != nil {
 		return nil, err
 	}
 	onDisk := make(map[string]bool, len(stored))
-	for _, id := range stored {
-		onDisk[id] = true
-		if held[id] {
+	for _, f := range stored {
+		onDisk[f.ID] = true
+		if held[f.ID] || time.Since(f.Written) < h.grace {
 			continue
 		}
-		u, err := h.upload(ctx, id)
-		if err != nil {
+		if err := h.disk.RemoveStored(ctx, f.ID); err != nil {
 			return nil, err
 		}
-		if h.needsStaged(u) && u.InLog == nil {
-			// A placement died between moving the file and committing: the
-			// decision was in that transaction too, so the record may name
-			// no keepers yet. The count that decides is delivered again and
-			// must find the file staged. (A file staged in memory is written
-			// again from the log: its stored copy goes, below.)
-			if err := h.disk.Demote(id); err != nil {
-				return nil, err
-			}
-			r.StoredDemoted++
-			continue
-		}
-		if err := h.disk.RemoveStored(id); err != nil {
-			return nil, err
-		}
+		delete(onDisk, f.ID)
 		r.StoredRemoved++
 	}
 	return onDisk, nil
 }
 
-// reconcileStaged promotes the staged files whose metadata committed and
-// removes those no upload needs any more.
+// reconcileStaged promotes the staged files whose metadata committed but
+// which are not stored yet, and removes those no upload needs any more.
 func (h ReconcileHandler) reconcileStaged(ctx context.Context, held, onDisk map[string]bool, r *Repair) error {
 	staged, err := h.disk.ListStaged()
 	if err != nil {
@@ -108,18 +104,17 @@ func (h ReconcileHandler) reconcileStaged(ctx context.Context, held, onDisk map[
 	}
 	for _, id := range staged {
 		if held[id] && !onDisk[id] {
-			if err := h.disk.Promote(id); err != nil {
+			if err := h.disk.Promote(ctx, id); err != nil {
 				return err
 			}
 			onDisk[id] = true
 			r.StoredPromoted++
-			continue
 		}
 		u, err := h.upload(ctx, id)
 		if err != nil {
 			return err
 		}
-		if h.needsStaged(u) {
+		if !held[id] && h.needsStaged(u) {
 			continue
 		}
 		if err := h.disk.RemoveStaged(id); err != nil {

@@ -50,24 +50,24 @@ func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
 	stored := func(id string) string { return filepath.Join(dir, "files", id[len(id)-2:], id) }
 
 	// Killed between Promote and the commit of the placement: the decision
-	// rolled back with it, so the bytes must go back to staging.
+	// rolled back with it, so the stored copy goes and the staged one stays.
 	uncommitted := newID()
 	put(uncommitted, func(u *domain.Upload) { u.State, u.Staged = domain.Counting, true })
 	stageBytes(t, disk, uncommitted, "a")
-	disk.Promote(uncommitted)
+	disk.Promote(ctx, uncommitted)
 	// Stored bytes of a failed upload, and of a deleted file.
 	failed, deleted := newID(), newID()
 	put(failed, func(u *domain.Upload) { u.State = domain.Failed })
 	put(deleted, func(u *domain.Upload) { u.State, u.Deleted = domain.Placed, true })
 	for _, id := range []string{failed, deleted} {
 		stageBytes(t, disk, id, "b")
-		disk.Promote(id)
+		disk.Promote(ctx, id)
 	}
 	// A held file, and a held file whose Promote did not happen yet.
 	fine, unpromoted := newID(), newID()
 	held(fine)
 	stageBytes(t, disk, fine, "c")
-	disk.Promote(fine)
+	disk.Promote(ctx, fine)
 	held(unpromoted)
 	stageBytes(t, disk, unpromoted, "d")
 	// Staged: unknown, decided elsewhere, still receiving.
@@ -81,11 +81,11 @@ func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
 	missing := newID()
 	held(missing)
 
-	repair, err := command.NewReconcileHandler(messages.Zeros, uploads, disk, nil).Handle(ctx)
+	repair, err := command.NewReconcileHandler(messages.Zeros, uploads, disk, 0, nil).Handle(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := command.Repair{StagedRemoved: 2, StoredRemoved: 2, StoredDemoted: 1, StoredPromoted: 1, Missing: 1}
+	want := command.Repair{StagedRemoved: 6, StoredRemoved: 3, StoredPromoted: 1, Missing: 1}
 	if repair != want {
 		t.Errorf("repair %+v, want %+v", repair, want)
 	}
@@ -95,7 +95,8 @@ func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
 	}{
 		{staged(uncommitted), true}, {stored(uncommitted), false},
 		{stored(failed), false}, {stored(deleted), false},
-		{stored(fine), true}, {stored(unpromoted), true}, {staged(unpromoted), false},
+		{stored(fine), true}, {staged(fine), false}, {stored(unpromoted), true}, {staged(unpromoted), false},
+		{staged(failed), false}, {staged(deleted), false},
 		{staged(unknown), false}, {staged(elsewhere), false}, {staged(receiving), true},
 	}
 	for i, c := range checks {

@@ -119,7 +119,7 @@ func TestAFileOfOneChunkIsStagedInMemory(t *testing.T) {
 	if !zeros.upload(id).Kept || ones.upload(id).Kept {
 		t.Fatal("the keeper is not the one the rule names")
 	}
-	if stored, err := ones.disk.ListStored(); err != nil || len(stored) != 0 {
+	if stored, err := ones.disk.ListStored(ctx); err != nil || len(stored) != 0 {
 		t.Errorf("ones, which does not keep the file, stored %v (%v)", stored, err)
 	}
 	if log.reads != 0 {
@@ -163,7 +163,7 @@ func TestAFileStagedInMemoryIsReadBackFromTheLogAfterARestart(t *testing.T) {
 	if err := place.Handle(ctx, countedBy(messages.Zeros, other, data)); !errors.Is(err, domain.ErrNotStaged) {
 		t.Fatalf("placing a file whose chunk is not in the log: %v, want ErrNotStaged", err)
 	}
-	if ok, _ := f.disk.StoredExists(other); ok || f.upload(other).Kept {
+	if ok, _ := f.disk.StoredExists(ctx, other); ok || f.upload(other).Kept {
 		t.Error("a file was stored from the wrong bytes")
 	}
 }
@@ -193,7 +193,7 @@ func TestReconcileRemovesAnUncommittedFileStagedInMemory(t *testing.T) {
 	if err := crashing.Handle(ctx, countedBy(messages.Zeros, id, data)); !errors.Is(err, errCrash) {
 		t.Fatalf("the crashing placement returned %v", err)
 	}
-	if ok, _ := f.disk.StoredExists(id); !ok {
+	if ok, _ := f.disk.StoredExists(ctx, id); !ok {
 		t.Fatal("the test did not reach the crash window: the file should be stored")
 	}
 	repair, err := f.ports(nil).reconcile().Handle(ctx)

@@ -13,7 +13,7 @@ import (
 type StoredFiles interface {
 	// OpenStored opens a stored file for reading, or fails with an error
 	// wrapping domain.ErrNotFound if it is not stored.
-	OpenStored(id string) (io.ReadSeekCloser, error)
+	OpenStored(ctx context.Context, id string) (io.ReadSeekCloser, error)
 }
 
 // FileContent is a held file's metadata with its bytes open for reading.
@@ -43,7 +43,7 @@ func (h FileContentHandler) Handle(ctx context.Context, id string) (FileContent,
 	if err != nil {
 		return FileContent{}, err
 	}
-	body, err := h.stored.OpenStored(id)
+	body, err := h.stored.OpenStored(ctx, id)
 	if errors.Is(err, domain.ErrNotFound) {
 		// Deleted between the two reads, it is simply not held any more;
 		// still held without its bytes, storage is damaged.

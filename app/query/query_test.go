@@ -142,7 +142,7 @@ type readSeekCloser struct{ *strings.Reader }
 
 func (readSeekCloser) Close() error { return nil }
 
-func (s storedFiles) OpenStored(id string) (io.ReadSeekCloser, error) {
+func (s storedFiles) OpenStored(_ context.Context, id string) (io.ReadSeekCloser, error) {
 	b, ok := s[id]
 	if !ok {
 		return nil, domain.ErrNotFound

@@ -59,7 +59,7 @@ func (f *oneFile) File(_ context.Context, id string) (domain.File, error) {
 func (f *oneFile) Upload(context.Context, string) (*domain.Upload, error) {
 	return nil, domain.ErrNotFound
 }
-func (f *oneFile) OpenStored(string) (io.ReadSeekCloser, error) {
+func (f *oneFile) OpenStored(context.Context, string) (io.ReadSeekCloser, error) {
 	return nopCloser{bytes.NewReader(f.bytes())}, nil
 }
 

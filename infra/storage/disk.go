@@ -1,12 +1,12 @@
-// Package storage keeps a service's file bytes on its local disk: staged
-// files while an upload's chunks arrive, stored files once placed. Paths come
+// Package storage keeps a service's file bytes in a directory: this
+// replica's staged files while an upload's chunks arrive, and the role's
+// stored files once placed (a directory its replicas may share). Paths come
 // only from upload ids (UUIDs), never from anything a client names.
 package storage
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,11 +20,15 @@ import (
 	"github.com/baum-store/baum/app/domain"
 )
 
-// Disk is a data directory with two subdirectories on one filesystem, so a
-// placement is an atomic rename:
+// Disk is a data directory with two subdirectories on one filesystem, so
+// that storing a staged file is a hard link, not a copy:
 //
-//	staging/<id>          files whose chunks are arriving
-//	files/<xx>/<id>       stored files, fanned out by the id's last two hex digits
+//	staging/<instance>/<id>  this replica's files whose chunks are arriving
+//	files/<xx>/<id>          the role's stored files, fanned out by the id's last two hex digits
+//
+// Replicas of a role may share the directory (a shared volume): each stages
+// in a directory of its own, so that none ever writes a file another is
+// writing, and all store into files/.
 type Disk struct {
 	staging string
 	files   string
@@ -34,9 +38,28 @@ type Disk struct {
 	syncer *syncer
 }
 
-// Open prepares dir (creating it and its subdirectories) and returns its Disk.
-func Open(dir string) (*Disk, error) {
-	d := &Disk{staging: filepath.Join(dir, "staging"), files: filepath.Join(dir, "files"), syncs: &atomic.Int64{}}
+// Config configures a Disk.
+type Config struct {
+	// Dir is the data directory.
+	Dir string
+	// Instance names this replica: it stages in staging/<Instance>. Empty:
+	// in staging itself (one process on the directory, as in tests).
+	Instance string
+}
+
+// Open prepares dir (creating it and its subdirectories) and returns its
+// Disk, staging in dir/staging.
+func Open(dir string) (*Disk, error) { return OpenWithConfig(Config{Dir: dir}) }
+
+// OpenWithConfig prepares the data directory (creating it and its
+// subdirectories) and returns its Disk. Staged files an earlier version
+// left in staging itself move to this replica's staging directory.
+func OpenWithConfig(c Config) (*Disk, error) {
+	if strings.ContainsAny(c.Instance, `/\`) || c.Instance == "." || c.Instance == ".." {
+		return nil, fmt.Errorf("instance %q cannot name a directory", c.Instance)
+	}
+	top := filepath.Join(c.Dir, "staging")
+	d := &Disk{staging: filepath.Join(top, c.Instance), files: filepath.Join(c.Dir, "files"), syncs: &atomic.Int64{}}
 	for _, p := range []string{d.staging, d.files} {
 		if err := os.MkdirAll(p, 0o750); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
@@ -48,8 +71,30 @@ func Open(dir string) (*Disk, error) {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
-	d.syncer = &syncer{root: dir, calls: func() { d.syncs.Add(1) }}
+	if c.Instance != "" {
+		if err := adoptStaged(top, d.staging); err != nil {
+			return nil, err
+		}
+	}
+	d.syncer = &syncer{root: c.Dir, calls: func() { d.syncs.Add(1) }}
 	return d, nil
+}
+
+// adoptStaged moves staged files from the top of the staging directory (the
+// layout before replicas) into this replica's.
+func adoptStaged(top, mine string) error {
+	entries, err := os.ReadDir(top)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() && checkID(e.Name()) == nil {
+			if err := os.Rename(filepath.Join(top, e.Name()), filepath.Join(mine, e.Name())); err != nil {
+				return fmt.Errorf("data directory: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // Check verifies that the data directory is writable.
@@ -74,32 +119,6 @@ func (d *Disk) stagedPath(id string) string { return filepath.Join(d.staging, id
 
 func (d *Disk) storedPath(id string) string {
 	return filepath.Join(d.files, id[len(id)-2:], id)
-}
-
-// StoredPath returns where a stored file lives, for reading it.
-func (d *Disk) StoredPath(id string) (string, error) {
-	if err := checkID(id); err != nil {
-		return "", err
-	}
-	return d.storedPath(id), nil
-}
-
-// OpenStored opens a stored file for reading (query.StoredFiles). A file
-// that is not stored is domain.ErrNotFound. On Unix an open file stays readable
-// even if a delete removes it meanwhile, so a download that has started
-// always finishes.
-func (d *Disk) OpenStored(id string) (io.ReadSeekCloser, error) {
-	if err := checkID(id); err != nil {
-		return nil, fmt.Errorf("%w: %w", domain.ErrNotFound, err)
-	}
-	f, err := os.Open(d.storedPath(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: stored file %s", domain.ErrNotFound, id)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
 }
 
 // OpenStaged implements command.Disk.
@@ -144,88 +163,12 @@ func (s stagedFile) Close() error              { return s.f.Close() }
 // same time.
 func (s stagedFile) Sync() error { return s.syncer.sync(s.f) }
 
-// WriteStored implements command.Disk: the file is written in place and
-// flushed with its directory (with what other handlers flush at the same
-// time). A crash half-way leaves a stored file without metadata, which the
-// next start removes.
-func (d *Disk) WriteStored(id string, data []byte) error {
-	if err := checkID(id); err != nil {
-		return err
-	}
-	path := d.storedPath(id)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return wrap(err)
-	}
-	defer f.Close()
-	if _, err := f.Write(data); err != nil {
-		return wrap(err)
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return d.syncer.sync(f, dir)
-}
-
 // RemoveStaged implements command.Disk.
 func (d *Disk) RemoveStaged(id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
 	return removeIfExists(d.stagedPath(id))
-}
-
-// RemoveStored implements command.Disk.
-func (d *Disk) RemoveStored(id string) error {
-	if err := checkID(id); err != nil {
-		return err
-	}
-	return removeIfExists(d.storedPath(id))
-}
-
-// StoredExists implements command.Disk.
-func (d *Disk) StoredExists(id string) (bool, error) {
-	if err := checkID(id); err != nil {
-		return false, err
-	}
-	return exists(d.storedPath(id))
-}
-
-// Promote implements command.Disk: rename, then sync both directories so the
-// move survives a power cut.
-func (d *Disk) Promote(id string) error {
-	if err := checkID(id); err != nil {
-		return err
-	}
-	from, to := d.stagedPath(id), d.storedPath(id)
-	if err := os.Rename(from, to); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			if ok, _ := exists(to); ok {
-				return nil // promoted before
-			}
-			// With the staging directory in place, the file itself is
-			// missing: no retry will bring it. Without it, the disk is
-			// not there (unmounted?), which may pass.
-			if ok, _ := exists(d.staging); ok {
-				return fmt.Errorf("%w: upload %s has no staged file", domain.ErrNotStaged, id)
-			}
-		}
-		return wrap(err)
-	}
-	return d.syncDirs(filepath.Dir(to), d.staging)
-}
-
-// Demote implements command.Disk.
-func (d *Disk) Demote(id string) error {
-	if err := checkID(id); err != nil {
-		return err
-	}
-	if err := os.Rename(d.storedPath(id), d.stagedPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return wrap(err)
-	}
-	return nil
 }
 
 // ListStaged implements command.Disk.
@@ -243,21 +186,6 @@ func (d *Disk) ListStaged() ([]string, error) {
 		}
 	}
 	return ids, nil
-}
-
-// ListStored implements command.Disk.
-func (d *Disk) ListStored() ([]string, error) {
-	var ids []string
-	err := filepath.WalkDir(d.files, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !e.IsDir() && checkID(e.Name()) == nil {
-			ids = append(ids, e.Name())
-		}
-		return nil
-	})
-	return ids, err
 }
 
 func removeIfExists(path string) error {

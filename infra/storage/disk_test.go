@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"sync"
@@ -24,8 +25,8 @@ func stage(t *testing.T, d *storage.Disk, id, data string) {
 	}
 }
 
-// A promotion alone flushes its two directories; a staged file alone is
-// flushed by itself.
+// A promotion alone flushes the directory it links the file into; a staged
+// file alone is flushed by itself.
 func TestASyncAloneFlushesItsOwnFiles(t *testing.T) {
 	d, err := storage.Open(t.TempDir())
 	if err != nil {
@@ -44,20 +45,24 @@ func TestASyncAloneFlushesItsOwnFiles(t *testing.T) {
 	if n := d.Syncs(); n != 1 {
 		t.Errorf("%d sync calls for one staged file, want 1", n)
 	}
-	if err := d.Promote(id); err != nil {
+	if err := d.Promote(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	if n := d.Syncs(); n != 3 {
-		t.Errorf("%d sync calls after one promotion, want 1 + 2 directories", n)
+	if n := d.Syncs(); n != 2 {
+		t.Errorf("%d sync calls after one promotion, want 1 + its directory", n)
+	}
+	staged, _ := d.ListStaged()
+	if len(staged) != 1 {
+		t.Errorf("staged %v after the promotion; the staged name stays until RemoveStaged", staged)
 	}
 	path, _ := d.StoredPath(id)
 	if b, err := os.ReadFile(path); err != nil || string(b) != "abc" {
 		t.Fatalf("stored %q, %v", b, err)
 	}
-	if err := d.Promote(id); err != nil {
+	if err := d.Promote(context.Background(), id); err != nil {
 		t.Errorf("promoting a stored file again: %v", err)
 	}
-	if err := d.Promote(uuid.NewString()); !errors.Is(err, domain.ErrNotStaged) {
+	if err := d.Promote(context.Background(), uuid.NewString()); !errors.Is(err, domain.ErrNotStaged) {
 		t.Errorf("promoting what was never staged: %v, want ErrNotStaged", err)
 	}
 }
@@ -89,7 +94,7 @@ func TestConcurrentSyncsShareFlushes(t *testing.T) {
 			if err := f.Sync(); err != nil {
 				t.Error(err)
 			}
-			if err := d.Promote(id); err != nil {
+			if err := d.Promote(context.Background(), id); err != nil {
 				t.Error(err)
 			}
 		})
@@ -101,7 +106,7 @@ func TestConcurrentSyncsShareFlushes(t *testing.T) {
 	} else {
 		t.Logf("%d staged files flushed and promoted with %d sync calls", n, calls)
 	}
-	stored, _ := d.ListStored()
+	stored, _ := d.ListStored(context.Background())
 	if len(stored) != n {
 		t.Errorf("%d files stored, want %d", len(stored), n)
 	}

@@ -264,7 +264,7 @@ func (c *cluster) leftover(t *testing.T) leftover {
 			t.Fatal(err)
 		}
 		l.receiving += n
-		entries, err := os.ReadDir(filepath.Join(c.dataDirs[role], "staging"))
+		entries, err := stagedFiles(c.dataDirs[role])
 		if err != nil {
 			t.Fatal(err)
 		}

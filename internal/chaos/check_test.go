@@ -429,9 +429,9 @@ func (c *cluster) read(t *testing.T, role messages.Service) *serviceState {
 		}
 	}
 
-	// The disk: data/<role>/staging/<id> and data/<role>/files/<xx>/<id>.
+	// The disk: data/<role>/staging/<instance>/<id> and data/<role>/files/<xx>/<id>.
 	dir := c.dataDirs[role]
-	entries, err := os.ReadDir(filepath.Join(dir, "staging"))
+	entries, err := stagedFiles(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,4 +552,26 @@ func (r *report) print(t *testing.T, seed uint64, uploadTime, settleTime, total 
 	for _, f := range recovery {
 		t.Error(f)
 	}
+}
+
+// stagedFiles lists what every instance of a role stages in its data
+// directory (staging/<instance>/<id>).
+func stagedFiles(dataDir string) ([]fs.DirEntry, error) {
+	instances, err := os.ReadDir(filepath.Join(dataDir, "staging"))
+	if err != nil {
+		return nil, err
+	}
+	var out []fs.DirEntry
+	for _, in := range instances {
+		if !in.IsDir() {
+			out = append(out, in) // left at the top: staged by no instance
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(dataDir, "staging", in.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, entries...)
+	}
+	return out, nil
 }

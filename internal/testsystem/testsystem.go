@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -230,6 +231,12 @@ func dropDatabases(prefix string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// StagingDir is where role's service stages files: its data directory's
+// staging/<instance>.
+func (s *System) StagingDir(role messages.Service) string {
+	return filepath.Join(s.DataDir, string(role), "staging", s.Services[role].Instance())
 }
 
 // Conn connects to a service's database.
