@@ -1,6 +1,7 @@
--- A file of one chunk is staged in memory, not on disk: its bytes stay in
--- the chunk topic until it is placed. Where they are, for a placement after
--- a restart (domain.Upload.InLog). NULL for files staged on disk.
+-- Where an upload's first chunk is in the chunk topic (its others follow in
+-- the same partition): a file of one chunk is staged in memory and read back
+-- from there after a restart, and a replica stages from there what another
+-- staged (domain.Upload.InLog). NULL while unknown.
 ALTER TABLE uploads ADD COLUMN chunk_partition integer, ADD COLUMN chunk_offset bigint;
 
 -- Every message an upload brings updates its record: let those updates be

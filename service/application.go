@@ -56,7 +56,7 @@ func NewApplication(config Config, a Adapters, log *slog.Logger) (app.Applicatio
 	}
 	staging := command.NewStaging(a.Disk, domain.BitKind(self))
 	stage, err := command.NewStageChunkHandler(command.StageChunkConfig{Self: self, Uploads: a.Uploads, Staging: staging,
-		Events: a.Events, SyncStaged: config.SyncStaged, Locate: a.Locate, Metrics: a.Metrics, Log: log})
+		Events: a.Events, SyncStaged: config.SyncStaged, Locate: a.Locate, Chunks: a.Chunks, Metrics: a.Metrics, Log: log})
 	if err != nil {
 		return app.Application{}, err
 	}

@@ -39,13 +39,13 @@ func (d faultyDisk) OpenStaged(id string) (command.StagedFile, error) {
 	return faultyFile{StagedFile: f, d: d}, nil
 }
 
-func (d faultyDisk) Promote(ctx context.Context, id string) error {
+func (d faultyDisk) Promote(ctx context.Context, id string, size int64) error {
 	if d.promoteErr != nil {
 		if err := d.promoteErr.Load(); err != nil {
 			return *err
 		}
 	}
-	return d.Disk.Promote(ctx, id)
+	return d.Disk.Promote(ctx, id, size)
 }
 
 type faultyFile struct {

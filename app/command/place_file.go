@@ -3,8 +3,6 @@ package command
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,9 +38,9 @@ type PlaceFileConfig struct {
 	// Staging drops the staged copy of a file this service does not keep,
 	// and holds the files staged in memory.
 	Staging *Staging
-	// Chunks reads back from the log a file staged in memory that this
-	// process no longer holds (after a restart). nil: such a file cannot
-	// be stored (nothing is staged in memory without a LocateChunk).
+	// Chunks reads back from the log a decided file this replica does not
+	// hold (staged in memory before a restart, or staged by another
+	// replica). nil: such a file cannot be stored here.
 	Chunks ChunkLog
 	// Events publishes FileStored and UploadFailed.
 	Events EventPublisher
@@ -143,22 +141,21 @@ func (h *PlaceFileHandler) decide(ctx context.Context, u *domain.Upload, e *mess
 	return p, nil
 }
 
-// store puts the decided file into storage: the staged file on disk is
-// moved there; a file staged in memory is written from memory or, if this
-// process no longer holds it, from its chunk read back from the log.
+// store puts the decided file into storage, from where this replica has
+// it: a file staged in memory is written from memory; a staged file is
+// promoted; one staged by no one here (after a restart, or by another
+// replica) is read back from the log.
 func (h *PlaceFileHandler) store(ctx context.Context, u *domain.Upload) error {
-	if u.InLog != nil {
-		data, err := h.inMemory(ctx, u)
-		if err != nil {
-			return err
-		}
+	if data, ok := h.staging.memory.get(u.ID); ok {
 		if err := h.disk.WriteStored(ctx, u.ID, bytes.NewReader(data), int64(len(data))); err != nil {
 			return fmt.Errorf("%w: store file %s: %w", domain.ErrUnavailable, u.ID, err)
 		}
 		return nil
 	}
-	err := h.disk.Promote(ctx, u.ID)
+	err := h.disk.Promote(ctx, u.ID, u.Size)
 	switch {
+	case errors.Is(err, domain.ErrNotStaged) && u.InLog != nil && h.chunks != nil:
+		return h.storeFromLog(ctx, u)
 	case errors.Is(err, domain.ErrNotStaged):
 		// Counts for an upload this service never staged (replayed from
 		// elsewhere, or its staged file was lost): retrying cannot store
@@ -171,27 +168,6 @@ func (h *PlaceFileHandler) store(ctx context.Context, u *domain.Upload) error {
 		return fmt.Errorf("%w: store file %s: %w", domain.ErrUnavailable, u.ID, err)
 	}
 	return nil
-}
-
-// inMemory returns the bytes of a file staged in memory: held by this
-// process, or read back from the log and checked against what was staged.
-func (h *PlaceFileHandler) inMemory(ctx context.Context, u *domain.Upload) ([]byte, error) {
-	if data, ok := h.staging.memory.get(u.ID); ok {
-		return data, nil
-	}
-	if h.chunks == nil {
-		return nil, fmt.Errorf("store file %s: staged in the log, and no log to read it from: %w", u.ID, domain.ErrNotStaged)
-	}
-	c, err := h.chunks.Chunk(ctx, *u.InLog)
-	if err != nil {
-		return nil, fmt.Errorf("%w: read file %s back from the log: %w", domain.ErrUnavailable, u.ID, err)
-	}
-	sum := sha256.Sum256(c.Data)
-	if c.UploadID != u.ID || int64(len(c.Data)) != u.Size || hex.EncodeToString(sum[:]) != u.SHA256 {
-		return nil, fmt.Errorf("store file %s: the chunk at partition %d, offset %d is not its bytes: %w",
-			u.ID, u.InLog.Partition, u.InLog.Offset, domain.ErrNotStaged)
-	}
-	return c.Data, nil
 }
 
 // act does what the committed decision calls for: metrics, dropping the

@@ -59,11 +59,14 @@ type Disk interface {
 	// ListStaged lists the ids this replica stages.
 	ListStaged() ([]string, error)
 
-	// Promote stores the staged file id, durably; the staged file stays
-	// until RemoveStaged (a placement that does not commit is undone by
-	// RemoveStored alone). A file already stored is not an error; one
-	// neither staged nor stored is domain.ErrNotStaged.
-	Promote(ctx context.Context, id string) error
+	// Promote stores the staged file id, of size bytes (-1: not checked),
+	// durably; the staged
+	// file stays until RemoveStaged (a placement that does not commit is
+	// undone by RemoveStored alone). A file already stored is not an
+	// error; one neither staged nor stored, or staged here with another
+	// size (a part: the rest was staged by another replica), is
+	// domain.ErrNotStaged.
+	Promote(ctx context.Context, id string, size int64) error
 	// WriteStored stores the size bytes r holds as the file id, durably,
 	// replacing what may be stored under that id: the placement of a file
 	// staged in memory or read back from the log.
@@ -92,11 +95,15 @@ type StagedFile interface {
 	Close() error
 }
 
-// ChunkLog reads a chunk command back from the message log: the bytes of a
-// file of one chunk that was staged in memory (domain.Upload.InLog) and is
-// no longer held when it is placed.
+// ChunkLog reads an upload's chunk commands back from the message log, from
+// its first chunk (domain.Upload.InLog): what a service stages from there
+// when it does not hold it itself.
 type ChunkLog interface {
-	Chunk(ctx context.Context, at domain.ChunkRecord) (*messages.StoreChunk, error)
+	// Chunks hands each of upload id's chunks, in order, to each, starting
+	// with the one at from, until each says no more (false), the last chunk
+	// was handed over, or ctx ends. Chunks of other uploads between them
+	// are skipped. The log's end before the last chunk is an error.
+	Chunks(ctx context.Context, from domain.ChunkRecord, id string, each func(*messages.StoreChunk) (more bool, err error)) error
 }
 
 // LocateChunk tells where in the message log the chunk command being

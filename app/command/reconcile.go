@@ -103,16 +103,16 @@ func (h ReconcileHandler) reconcileStaged(ctx context.Context, held, onDisk map[
 		return err
 	}
 	for _, id := range staged {
-		if held[id] && !onDisk[id] {
-			if err := h.disk.Promote(ctx, id); err != nil {
+		u, err := h.upload(ctx, id)
+		if err != nil {
+			return err
+		}
+		if held[id] && !onDisk[id] && u != nil {
+			if err := h.disk.Promote(ctx, id, u.Size); err != nil {
 				return err
 			}
 			onDisk[id] = true
 			r.StoredPromoted++
-		}
-		u, err := h.upload(ctx, id)
-		if err != nil {
-			return err
 		}
 		if !held[id] && h.needsStaged(u) {
 			continue

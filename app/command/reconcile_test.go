@@ -54,20 +54,20 @@ func TestReconcileRepairsWhatACrashLeft(t *testing.T) {
 	uncommitted := newID()
 	put(uncommitted, func(u *domain.Upload) { u.State, u.Staged = domain.Counting, true })
 	stageBytes(t, disk, uncommitted, "a")
-	disk.Promote(ctx, uncommitted)
+	disk.Promote(ctx, uncommitted, -1)
 	// Stored bytes of a failed upload, and of a deleted file.
 	failed, deleted := newID(), newID()
 	put(failed, func(u *domain.Upload) { u.State = domain.Failed })
 	put(deleted, func(u *domain.Upload) { u.State, u.Deleted = domain.Placed, true })
 	for _, id := range []string{failed, deleted} {
 		stageBytes(t, disk, id, "b")
-		disk.Promote(ctx, id)
+		disk.Promote(ctx, id, -1)
 	}
 	// A held file, and a held file whose Promote did not happen yet.
 	fine, unpromoted := newID(), newID()
 	held(fine)
 	stageBytes(t, disk, fine, "c")
-	disk.Promote(ctx, fine)
+	disk.Promote(ctx, fine, -1)
 	held(unpromoted)
 	stageBytes(t, disk, unpromoted, "d")
 	// Staged: unknown, decided elsewhere, still receiving.

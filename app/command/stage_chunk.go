@@ -22,6 +22,7 @@ type StageChunkHandler struct {
 	events     EventPublisher
 	syncStaged bool
 	locate     LocateChunk
+	chunks     ChunkLog
 	observers
 }
 
@@ -39,9 +40,14 @@ type StageChunkConfig struct {
 	// disk (fsync) before the count is published.
 	SyncStaged bool
 	// Locate tells where the chunk being handled is in the message log.
-	// With it, a file of one chunk is staged in memory (see memory); nil
-	// stages every file on disk.
+	// With it, a file of one chunk is staged in memory (see memory), and
+	// every upload's record says where its first chunk is; nil stages every
+	// file on disk.
 	Locate LocateChunk
+	// Chunks reads the chunks of an upload back from the log: those staged
+	// by another replica before its partition came here. nil: a chunk past
+	// what is staged here fails the upload (chunk gap).
+	Chunks ChunkLog
 	// Metrics and Log are told of the work; each may be nil.
 	Metrics domain.Metrics
 	Log     *slog.Logger
@@ -59,7 +65,7 @@ func NewStageChunkHandler(config StageChunkConfig) (*StageChunkHandler, error) {
 		return nil, fmt.Errorf("stage chunk: %w", err)
 	}
 	return &StageChunkHandler{self: config.Self, uploads: config.Uploads, staging: config.Staging, events: config.Events,
-		syncStaged: config.SyncStaged, locate: config.Locate, observers: newObservers(config.Metrics, config.Log)}, nil
+		syncStaged: config.SyncStaged, locate: config.Locate, chunks: config.Chunks, observers: newObservers(config.Metrics, config.Log)}, nil
 }
 
 // progressEvery is how often the received byte count of an upload is saved.
@@ -84,6 +90,17 @@ func (h *StageChunkHandler) Handle(ctx context.Context, c *messages.StoreChunk) 
 		}
 	}
 
+	if c.Offset > st.pos {
+		// The chunks before this one were staged elsewhere (the partition
+		// came from another replica) or not kept here: stage them from
+		// the log.
+		if err := h.fillFromLog(ctx, st, c); err != nil {
+			if we, ok := errors.AsType[stagingWriteError](err); ok {
+				return h.failStorage(ctx, st, we.err)
+			}
+			return err
+		}
+	}
 	switch {
 	case c.Offset > st.pos:
 		return h.fail(ctx, st, messages.ReasonChunkGap, fmt.Sprintf("chunk %d starts at byte %d but only %d bytes are staged", c.Index, c.Offset, st.pos))
@@ -154,9 +171,13 @@ func (h *StageChunkHandler) finish(ctx context.Context, st *stream, c *messages.
 		}
 	}
 	count := st.counter.Count()
+	at, located := h.locateFirst(ctx, c)
 	var staged *domain.Upload
 	err := h.uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
 		u.Describe(c.Name, c.ContentType, c.Origin)
+		if located && u.InLog == nil {
+			u.InLog = &at
+		}
 		if u.State == domain.Failed {
 			return nil
 		}
@@ -193,8 +214,12 @@ func (h *StageChunkHandler) saveProgress(ctx context.Context, st *stream, c *mes
 		return nil
 	}
 	pos := st.pos
+	at, located := h.locateFirst(ctx, c)
 	if err := h.uploads.Update(ctx, c.UploadID, func(u *domain.Upload, _ FileIndex) error {
 		u.Describe(c.Name, c.ContentType, c.Origin)
+		if located && u.InLog == nil {
+			u.InLog = &at
+		}
 		if !u.Staged && pos > u.ReceivedBytes {
 			u.ReceivedBytes = pos
 		}

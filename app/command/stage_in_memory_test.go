@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,29 +14,36 @@ import (
 	"github.com/baum-store/baum/messages"
 )
 
-// fakeLog is the message log of the chunks: where each was read from.
+// fakeLog is one partition of the chunk topic: the chunks delivered, in
+// order, at offsets from 100 on.
 type fakeLog struct {
-	at     map[string]domain.ChunkRecord // by upload id
-	chunks map[domain.ChunkRecord]*messages.StoreChunk
-	reads  int
+	records []*messages.StoreChunk
+	at      map[string]domain.ChunkRecord // each upload's first chunk
+	reads   int
 }
 
-func newFakeLog() *fakeLog {
-	return &fakeLog{at: map[string]domain.ChunkRecord{}, chunks: map[domain.ChunkRecord]*messages.StoreChunk{}}
-}
+func newFakeLog() *fakeLog { return &fakeLog{at: map[string]domain.ChunkRecord{}} }
 
 // positionKey carries a chunk's place in the log in its handler's context.
 type positionKey struct{}
 
-// deliver puts c into the log (once) and returns the context its handler
-// gets.
+// deliver puts c into the log (once: every service is handed the same
+// record) and returns the context its handler gets.
 func (l *fakeLog) deliver(c *messages.StoreChunk) context.Context {
-	at, ok := l.at[c.UploadID]
-	if !ok {
-		at = domain.ChunkRecord{Partition: 3, Offset: int64(len(l.chunks) + 100)}
-		l.at[c.UploadID], l.chunks[at] = at, c
+	at := -1
+	for i, r := range l.records {
+		if r.UploadID == c.UploadID && r.Index == c.Index {
+			at = i
+		}
 	}
-	return context.WithValue(context.Background(), positionKey{}, at)
+	if at < 0 {
+		l.records, at = append(l.records, c), len(l.records)
+	}
+	pos := domain.ChunkRecord{Partition: 3, Offset: int64(100 + at)}
+	if c.Index == 0 {
+		l.at[c.UploadID] = pos
+	}
+	return context.WithValue(context.Background(), positionKey{}, pos)
 }
 
 func (*fakeLog) locate(ctx context.Context) (domain.ChunkRecord, bool) {
@@ -43,13 +51,18 @@ func (*fakeLog) locate(ctx context.Context) (domain.ChunkRecord, bool) {
 	return at, ok
 }
 
-func (l *fakeLog) Chunk(_ context.Context, at domain.ChunkRecord) (*messages.StoreChunk, error) {
+// Chunks implements command.ChunkLog.
+func (l *fakeLog) Chunks(_ context.Context, from domain.ChunkRecord, id string, each func(*messages.StoreChunk) (bool, error)) error {
 	l.reads++
-	c, ok := l.chunks[at]
-	if !ok {
-		return nil, errors.New("offset out of range")
+	for i := int(from.Offset - 100); i >= 0 && i < len(l.records); i++ {
+		if c := l.records[i]; c.UploadID == id {
+			more, err := each(c)
+			if err != nil || !more || c.Last {
+				return err
+			}
+		}
 	}
-	return c, nil
+	return fmt.Errorf("%w: the log ends before upload %s does", domain.ErrNotStaged, id)
 }
 
 // inMemory are one service's handlers with files of one chunk staged in
@@ -58,7 +71,7 @@ func (f *fixture) inMemory(t *testing.T, log *fakeLog) (*command.StageChunkHandl
 	t.Helper()
 	p := f.ports(nil)
 	stage, err := command.NewStageChunkHandler(command.StageChunkConfig{Self: p.self, Uploads: p.uploads, Staging: p.staging,
-		Events: p.events, SyncStaged: true, Locate: log.locate})
+		Events: p.events, SyncStaged: true, Locate: log.locate, Chunks: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +170,7 @@ func TestAFileStagedInMemoryIsReadBackFromTheLogAfterARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := log.at[other]
-	log.chunks[at] = chunks(newID(), data, len(data))[0]
+	log.records[at.Offset-100] = chunks(newID(), data, len(data))[0]
 	_, place, _ = f.inMemory(t, log)
 	place.Handle(ctx, countedBy(messages.Ones, other, data))
 	if err := place.Handle(ctx, countedBy(messages.Zeros, other, data)); !errors.Is(err, domain.ErrNotStaged) {

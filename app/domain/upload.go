@@ -41,10 +41,13 @@ type Upload struct {
 	Staged        bool   // the whole file is staged, verified and counted
 	StagedCount   uint64 // bits of this service's kind, once Staged
 	StagingError  string // why staging gave up, before the failure event came back
-	// InLog, for a file of one chunk staged in memory rather than on disk,
-	// is where its chunk is in the message log: its bytes stay there, as
-	// durable as Kafka keeps them, until the placement, which reads them
-	// back from there if this process no longer holds them.
+	// InLog is where the upload's first chunk is in the message log; the
+	// others follow it, in order, in the same partition. The log keeps
+	// every chunk until the placement (chunk retention), so a service can
+	// stage from there what it does not hold itself: a file of one chunk
+	// staged in memory, after a restart; the earlier chunks of an upload
+	// whose partition moved from another replica; a decided file staged by
+	// another replica.
 	InLog *ChunkRecord
 
 	// Placement: the size and SHA-256 (known once staged or counted), both

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -12,10 +13,9 @@ import (
 	"github.com/baum-store/baum/messages"
 )
 
-// ChunkLog reads chunk commands back from the chunk topic by partition and
-// offset: the bytes of a file of one chunk that a service staged in memory
-// and no longer holds when it places it (after a restart). It implements
-// command.ChunkLog.
+// ChunkLog reads chunk commands back from the chunk topic, by partition and
+// offset: what a service stages from the log when it does not hold it (see
+// command.ChunkLog). It implements command.ChunkLog.
 type ChunkLog struct {
 	config Config
 
@@ -26,38 +26,68 @@ type ChunkLog struct {
 // NewChunkLog returns a ChunkLog; it connects on first use.
 func NewChunkLog(config Config) *ChunkLog { return &ChunkLog{config: config} }
 
-// Chunk reads the chunk command at at.
-func (l *ChunkLog) Chunk(ctx context.Context, at domain.ChunkRecord) (*messages.StoreChunk, error) {
+// Chunks implements command.ChunkLog: it reads the partition from the
+// upload's first chunk on, skipping other uploads' records by their key
+// without decoding them.
+func (l *ChunkLog) Chunks(ctx context.Context, from domain.ChunkRecord, id string, each func(*messages.StoreChunk) (bool, error)) error {
 	client, err := l.connect()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(messages.TopicStoreChunk, at.Partition, at.Offset)
+	pc, err := consumer.ConsumePartition(messages.TopicStoreChunk, from.Partition, from.Offset)
+	if errors.Is(err, sarama.ErrOffsetOutOfRange) {
+		// Removed by retention, or never there: no retry brings it back.
+		err = fmt.Errorf("%w: %w", domain.ErrNotStaged, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s partition %d at offset %d: %w", messages.TopicStoreChunk, at.Partition, at.Offset, err)
+		return fmt.Errorf("read %s partition %d at offset %d: %w", messages.TopicStoreChunk, from.Partition, from.Offset, err)
 	}
 	defer pc.Close()
-	select {
-	case m := <-pc.Messages():
-		wm, err := wkafka.DefaultMarshaler{}.Unmarshal(m)
-		if err != nil {
-			return nil, err
+	for {
+		select {
+		case m := <-pc.Messages():
+			if string(m.Key) != id {
+				if m.Offset+1 >= pc.HighWaterMarkOffset() {
+					return fmt.Errorf("%w: the log ends at offset %d of %s partition %d before upload %s does", domain.ErrNotStaged,
+						m.Offset, messages.TopicStoreChunk, from.Partition, id)
+				}
+				continue
+			}
+			c, err := decodeChunk(m)
+			if err != nil {
+				return err
+			}
+			more, err := each(c)
+			if err != nil || !more || c.Last {
+				return err
+			}
+			if m.Offset+1 >= pc.HighWaterMarkOffset() {
+				return fmt.Errorf("%w: the log ends at offset %d of %s partition %d before upload %s does", domain.ErrNotStaged,
+					m.Offset, messages.TopicStoreChunk, from.Partition, id)
+			}
+		case err := <-pc.Errors():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		var c messages.StoreChunk
-		if err := (messages.Marshaler{}).Unmarshal(wm, &c); err != nil {
-			return nil, err
-		}
-		return &c, nil
-	case err := <-pc.Errors():
-		return nil, err
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+}
+
+func decodeChunk(m *sarama.ConsumerMessage) (*messages.StoreChunk, error) {
+	wm, err := wkafka.DefaultMarshaler{}.Unmarshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var c messages.StoreChunk
+	if err := (messages.Marshaler{}).Unmarshal(wm, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 func (l *ChunkLog) connect() (sarama.Client, error) {

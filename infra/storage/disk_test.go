@@ -45,7 +45,7 @@ func TestASyncAloneFlushesItsOwnFiles(t *testing.T) {
 	if n := d.Syncs(); n != 1 {
 		t.Errorf("%d sync calls for one staged file, want 1", n)
 	}
-	if err := d.Promote(context.Background(), id); err != nil {
+	if err := d.Promote(context.Background(), id, -1); err != nil {
 		t.Fatal(err)
 	}
 	if n := d.Syncs(); n != 2 {
@@ -59,10 +59,10 @@ func TestASyncAloneFlushesItsOwnFiles(t *testing.T) {
 	if b, err := os.ReadFile(path); err != nil || string(b) != "abc" {
 		t.Fatalf("stored %q, %v", b, err)
 	}
-	if err := d.Promote(context.Background(), id); err != nil {
+	if err := d.Promote(context.Background(), id, -1); err != nil {
 		t.Errorf("promoting a stored file again: %v", err)
 	}
-	if err := d.Promote(context.Background(), uuid.NewString()); !errors.Is(err, domain.ErrNotStaged) {
+	if err := d.Promote(context.Background(), uuid.NewString(), -1); !errors.Is(err, domain.ErrNotStaged) {
 		t.Errorf("promoting what was never staged: %v, want ErrNotStaged", err)
 	}
 }
@@ -94,7 +94,7 @@ func TestConcurrentSyncsShareFlushes(t *testing.T) {
 			if err := f.Sync(); err != nil {
 				t.Error(err)
 			}
-			if err := d.Promote(context.Background(), id); err != nil {
+			if err := d.Promote(context.Background(), id, -1); err != nil {
 				t.Error(err)
 			}
 		})

@@ -39,14 +39,18 @@ func (d *Disk) OpenStored(_ context.Context, id string) (io.ReadSeekCloser, erro
 	return f, nil
 }
 
-// Promote implements command.Disk: a hard link from the staged file into
+// Promote implements command.Disk: a hard link from the staged file (if it
+// has all its bytes) into
 // storage (no copy: one filesystem), then its directory flushed so that it
 // survives a power cut. The staged name stays until RemoveStaged.
-func (d *Disk) Promote(_ context.Context, id string) error {
+func (d *Disk) Promote(_ context.Context, id string, size int64) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
 	from, to := d.stagedPath(id), d.storedPath(id)
+	if info, err := os.Stat(from); err == nil && size >= 0 && info.Size() != size {
+		return fmt.Errorf("%w: upload %s has %d of its %d bytes staged here", domain.ErrNotStaged, id, info.Size(), size)
+	}
 	if err := os.Link(from, to); err != nil {
 		switch {
 		case errors.Is(err, fs.ErrExist):
