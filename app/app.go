@@ -48,6 +48,8 @@ type Commands struct {
 	Reconcile command.ReconcileHandler
 	// FailStalled fails uploads whose chunks stopped coming.
 	FailStalled command.FailStalledHandler
+	// SweepStaged removes this replica's staged files that no upload needs.
+	SweepStaged command.SweepStagedHandler
 }
 
 // Queries read the service's read models.

@@ -87,9 +87,28 @@ func waitHeld(t testing.TB, sys *testsystem.System, role messages.Service, id st
 // summaries by their sample count, e.g. `baum_http_request_duration_seconds_count{…}`.
 type metrics map[string]float64
 
+// Its keys leave out the instance label every series carries (the one
+// replica of role in sys); scrapeURL's keep it.
 func scrape(t testing.TB, sys *testsystem.System, role messages.Service) metrics {
 	t.Helper()
-	res := sys.Get(t, role, "/metrics")
+	return scrapeLabels(t, sys.URL[role], func(name string) bool { return name != "instance" })
+}
+
+// scrapeURL scrapes the replica answering at url, every label in the keys.
+func scrapeURL(t testing.TB, url string) metrics {
+	t.Helper()
+	return scrapeLabels(t, url, func(string) bool { return true })
+}
+
+// scrapeLabels scrapes url/metrics, keyed by the labels keep says.
+func scrapeLabels(t testing.TB, url string, keep func(label string) bool) metrics {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := testsystem.Do(t, req)
+	role := url
 	if res.Status != http.StatusOK {
 		t.Fatalf("GET /metrics on %s: %d", role, res.Status)
 	}
@@ -103,6 +122,9 @@ func scrape(t testing.TB, sys *testsystem.System, role messages.Service) metrics
 		for _, m := range fam.GetMetric() {
 			labels := make([]string, 0, len(m.GetLabel()))
 			for _, l := range m.GetLabel() {
+				if !keep(l.GetName()) {
+					continue
+				}
 				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
 			}
 			sort.Strings(labels)

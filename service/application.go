@@ -83,6 +83,7 @@ func NewApplication(config Config, a Adapters, log *slog.Logger) (app.Applicatio
 			RecordDeleted: command.NewRecordDeletedHandler(a.Uploads),
 			Reconcile:     command.NewReconcileHandler(self, a.Uploads, a.Disk, command.DefaultOrphanGrace, log),
 			FailStalled:   command.NewFailStalledHandler(self, a.Uploads, a.Events),
+			SweepStaged:   command.NewSweepStagedHandler(self, a.Uploads, a.Disk),
 		},
 		Queries: app.Queries{
 			ListFiles:   query.NewListFilesHandler(a.Read),

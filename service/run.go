@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/baum-store/baum/infra/postgres"
 )
 
 // Run serves until ctx ends, then stops gracefully: HTTP first (in-flight
@@ -17,6 +19,9 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { httpErr <- s.http.Serve(s.listener) }()
 	go s.ready.watchKafka(ctx, 2*time.Second)
 	go s.sweepStalled(ctx)
+	go s.sweepStaged(ctx)
+	// Changes other replicas commit wake this one's waits (they read them).
+	go postgres.Listen(ctx, s.pool, s.config.Instance, s.notifier.Notify)
 	go s.watchTokens(ctx, tokenFileInterval)
 	if n := s.app.Commands.SendUpload.AbortLeft(); n > 0 {
 		s.log.Warn("aborting the uploads an earlier run died while sending", "count", n)
@@ -100,6 +105,26 @@ func (s *Service) sweepStalled(ctx context.Context) {
 				s.log.Warn("stalled-upload sweep", "error", err)
 			} else if n > 0 {
 				s.log.Info("failed stalled uploads", "count", n)
+			}
+		}
+	}
+}
+
+// sweepStaged removes, now and then until ctx ends, this replica's staged
+// files that no upload needs any more: those of uploads another replica
+// finished after a rebalance.
+func (s *Service) sweepStaged(ctx context.Context) {
+	sweep := time.NewTicker(s.stagedSweep)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sweep.C:
+			if n, err := s.app.Commands.SweepStaged.Handle(ctx); err != nil {
+				s.log.Warn("staged-file sweep", "error", err)
+			} else if n > 0 {
+				s.log.Info("removed staged files no upload needs", "count", n)
 			}
 		}
 	}

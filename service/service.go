@@ -34,6 +34,7 @@ type Service struct {
 	pub      message.Publisher
 	probe    *kafka.Probe
 	chunks   *kafka.ChunkLog
+	notifier *domain.Notifier
 	router   *message.Router
 	api      *httpport.Server
 	http     *http.Server
@@ -44,6 +45,9 @@ type Service struct {
 	tokenFileSum    [32]byte
 	metrics         *http.Server
 	metricsListener net.Listener
+	// stagedSweep is how often this replica's staged files that no upload
+	// needs are removed (see sweepStaged).
+	stagedSweep time.Duration
 }
 
 // Option changes how NewService assembles a service. Tests use options to
@@ -51,7 +55,27 @@ type Service struct {
 type Option func(*options)
 
 type options struct {
-	uploads func(command.Uploads) command.Uploads
+	uploads     func(command.Uploads) command.Uploads
+	waitPoll    time.Duration
+	stagedSweep time.Duration
+}
+
+// defaultStagedSweep is how often a replica looks for staged files no
+// upload needs: they cost disk, not correctness, so a minute is plenty.
+const defaultStagedSweep = time.Minute
+
+// WithStagedSweep makes the replica look for staged files no upload needs
+// every interval (default a minute).
+func WithStagedSweep(interval time.Duration) Option {
+	return func(o *options) { o.stagedSweep = interval }
+}
+
+// WithWaitPoll makes the waits of HTTP requests (an upload's placement, a
+// delete) read the database again only every poll when nothing wakes them
+// (default query.DefaultPoll): a test that proves what wakes them sets it
+// long.
+func WithWaitPoll(poll time.Duration) Option {
+	return func(o *options) { o.waitPoll = poll }
 }
 
 // WithUploads wraps the upload store the use cases work with (not the one
@@ -72,13 +96,22 @@ func NewService(ctx context.Context, config Config, log *slog.Logger, opts ...Op
 	}()
 	startCtx, cancel := context.WithTimeout(ctx, config.StartupTimeout)
 	defer cancel()
-	reg := metrics.New(config.Role)
-	a, err := s.connect(startCtx, reg, opts)
+	reg := metrics.New(config.Role, config.Instance)
+	o := options{stagedSweep: defaultStagedSweep}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s.stagedSweep = o.stagedSweep
+	a, err := s.connect(startCtx, reg, o)
 	if err != nil {
 		return nil, err
 	}
 	if s.app, err = NewApplication(config, a, log); err != nil {
 		return nil, err
+	}
+	if o.waitPoll > 0 {
+		s.app.Queries.Upload = s.app.Queries.Upload.WithPoll(o.waitPoll)
+		s.app.Queries.File = s.app.Queries.File.WithPoll(o.waitPoll)
 	}
 	if err := s.reconcile(startCtx); err != nil {
 		return nil, err
@@ -99,17 +132,14 @@ func NewService(ctx context.Context, config Config, log *slog.Logger, opts ...Op
 
 // connect opens the database, the disk and Kafka, and returns them as the
 // use cases' adapters.
-func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Option) (Adapters, error) {
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
+func (s *Service) connect(ctx context.Context, reg *metrics.Registry, o options) (Adapters, error) {
 	var err error
 	if s.pool, err = openDatabase(ctx, s.config, s.log); err != nil {
 		return Adapters{}, err
 	}
 	notifier := domain.NewNotifier()
-	store := postgres.NewStore(s.pool, notifier.Committed)
+	s.notifier = notifier
+	store := postgres.NewStore(s.pool, postgres.StoreConfig{Committed: notifier.Committed, Instance: s.config.Instance})
 	reg.WatchTotals(store.Totals)
 	disk, err := storage.OpenWithConfig(storage.Config{Dir: s.config.DataDir, Instance: s.config.Instance})
 	if err != nil {
@@ -197,7 +227,7 @@ func (s *Service) newHTTP(reg *metrics.Registry) error {
 	}
 	s.api, err = httpport.NewServer(httpport.Config{MaxUploadBytes: s.config.MaxUploadBytes, UploadWait: s.config.UploadWait,
 		IdleReadTimeout: s.config.HTTPIdleReadTimeout, MetricsApart: s.config.MetricsAddr != ""},
-		httpport.Deps{Self: s.config.Role, App: s.app, Readiness: s.ready, Metrics: reg, Log: s.log, Auth: s.auth})
+		httpport.Deps{Self: s.config.Role, Instance: s.config.Instance, App: s.app, Readiness: s.ready, Metrics: reg, Log: s.log, Auth: s.auth})
 	if err != nil {
 		return err
 	}

@@ -6,10 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/baum-store/baum/handlers/http/api"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
+	"github.com/baum-store/baum/service"
 )
 
 // A file of one chunk never touches the disk of the service that does not
@@ -52,5 +56,30 @@ func TestAFileOfOneChunkIsNotStagedOnDisk(t *testing.T) {
 	}
 	if res := sys.Get(t, messages.Ones, "/data/"+f.ID); res.Status != http.StatusNotFound {
 		t.Errorf("ones holds the file: %d", res.Status)
+	}
+}
+
+// A staged file that no upload needs any more (another replica finished
+// its upload after a rebalance) is removed while the service runs, not at
+// its next start; one of an upload still receiving stays.
+func TestTheRunningServiceRemovesStagedFilesNoUploadNeeds(t *testing.T) {
+	sys := testsystem.Start(t, nil, testsystem.WithServiceOptions(messages.Zeros, service.WithStagedSweep(50*time.Millisecond)))
+	f := uploadFile(t, sys, messages.Zeros, "done.bin", bytes.Repeat([]byte{0x10, 0x00}, 4096))
+	leftover := filepath.Join(sys.StagingDir(messages.Zeros), f.ID)
+	if err := os.WriteFile(leftover, []byte("left by another replica"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unknown := filepath.Join(sys.StagingDir(messages.Zeros), uuid.Must(uuid.NewV7()).String())
+	if err := os.WriteFile(unknown, []byte("a first chunk committing now"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testsystem.Eventually(t, 10*time.Second, func() string {
+		if _, err := os.Stat(leftover); err == nil {
+			return "the staged file of a placed upload is still there"
+		}
+		return ""
+	})
+	if _, err := os.Stat(unknown); err != nil {
+		t.Errorf("a staged file without a record was removed: %v", err)
 	}
 }

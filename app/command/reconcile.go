@@ -103,7 +103,7 @@ func (h ReconcileHandler) reconcileStaged(ctx context.Context, held, onDisk map[
 		return err
 	}
 	for _, id := range staged {
-		u, err := h.upload(ctx, id)
+		u, err := uploadOrNil(ctx, h.uploads, id)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func (h ReconcileHandler) reconcileStaged(ctx context.Context, held, onDisk map[
 			onDisk[id] = true
 			r.StoredPromoted++
 		}
-		if !held[id] && h.needsStaged(u) {
+		if !held[id] && needsStaged(h.self, u) {
 			continue
 		}
 		if err := h.disk.RemoveStaged(id); err != nil {
@@ -125,15 +125,16 @@ func (h ReconcileHandler) reconcileStaged(ctx context.Context, held, onDisk map[
 	return nil
 }
 
-// needsStaged reports whether upload u (nil: unknown) still needs this
-// service's staged copy: it is not over, not held here yet, and either
-// undecided or decided for this service.
-func (h ReconcileHandler) needsStaged(u *domain.Upload) bool {
-	return u != nil && !u.Done() && !u.Kept && !u.Deleted && (!u.Decided() || u.Keeps(h.self))
+// needsStaged reports whether upload u (nil: unknown) still needs service
+// self's staged copy: it is not over, not held there yet, and either
+// undecided or decided for self.
+func needsStaged(self messages.Service, u *domain.Upload) bool {
+	return u != nil && !u.Done() && !u.Kept && !u.Deleted && (!u.Decided() || u.Keeps(self))
 }
 
-func (h ReconcileHandler) upload(ctx context.Context, id string) (*domain.Upload, error) {
-	u, err := h.uploads.Get(ctx, id)
+// uploadOrNil returns the upload's record, nil if there is none.
+func uploadOrNil(ctx context.Context, uploads Uploads, id string) (*domain.Upload, error) {
+	u, err := uploads.Get(ctx, id)
 	if errors.Is(err, domain.ErrNotFound) {
 		return nil, nil
 	}

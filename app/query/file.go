@@ -12,6 +12,7 @@ import (
 type FileHandler struct {
 	read     ReadModel
 	notifier *domain.Notifier
+	poll     time.Duration
 }
 
 // NewFileHandler returns a FileHandler. AwaitGone wakes up on notifier's
@@ -20,7 +21,14 @@ func NewFileHandler(read ReadModel, notifier *domain.Notifier) FileHandler {
 	if notifier == nil {
 		notifier = domain.NewNotifier()
 	}
-	return FileHandler{read: read, notifier: notifier}
+	return FileHandler{read: read, notifier: notifier, poll: DefaultPoll}
+}
+
+// WithPoll returns the handler with waits that read the file again every
+// poll when nothing wakes them.
+func (h FileHandler) WithPoll(poll time.Duration) FileHandler {
+	h.poll = poll
+	return h
 }
 
 // Handle returns the file's metadata or an error wrapping domain.ErrNotFound.
@@ -32,7 +40,7 @@ func (h FileHandler) Handle(ctx context.Context, id string) (domain.File, error)
 // error if it still does when ctx ends. A delete is a command handled by the
 // message router, so the HTTP request that sent it waits here for its effect.
 func (h FileHandler) AwaitGone(ctx context.Context, id string) error {
-	tick := time.NewTicker(pollEvery)
+	tick := time.NewTicker(h.poll)
 	defer tick.Stop()
 	w, stop := h.notifier.Watch(id)
 	defer stop()

@@ -12,6 +12,7 @@ import (
 type UploadHandler struct {
 	read     ReadModel
 	notifier *domain.Notifier
+	poll     time.Duration
 }
 
 // NewUploadHandler returns an UploadHandler. Waits wake up on notifier's
@@ -20,7 +21,14 @@ func NewUploadHandler(read ReadModel, notifier *domain.Notifier) UploadHandler {
 	if notifier == nil {
 		notifier = domain.NewNotifier()
 	}
-	return UploadHandler{read: read, notifier: notifier}
+	return UploadHandler{read: read, notifier: notifier, poll: DefaultPoll}
+}
+
+// WithPoll returns the handler with waits that read the upload again every
+// poll when nothing wakes them.
+func (h UploadHandler) WithPoll(poll time.Duration) UploadHandler {
+	h.poll = poll
+	return h
 }
 
 // Handle returns the upload's record or an error wrapping domain.ErrNotFound.
@@ -28,8 +36,10 @@ func (h UploadHandler) Handle(ctx context.Context, id string) (*domain.Upload, e
 	return h.read.Upload(ctx, id)
 }
 
-// pollEvery bounds how late a wait notices a change made by another process.
-const pollEvery = 500 * time.Millisecond
+// DefaultPoll bounds how late a wait notices a change made by another
+// process that nobody told this one of (replicas tell each other: see
+// infra/postgres Listen).
+const DefaultPoll = 500 * time.Millisecond
 
 // UploadWait is a wait for one upload's outcome that began before anything
 // could change the upload (see Watch).
@@ -67,7 +77,7 @@ func (h UploadHandler) Await(ctx context.Context, id string) (*domain.Upload, er
 // answer it without reading the database; other changes are read.
 func (w *UploadWait) Await(ctx context.Context) (*domain.Upload, error) {
 	defer w.stop()
-	tick := time.NewTicker(pollEvery)
+	tick := time.NewTicker(w.h.poll)
 	defer tick.Stop()
 	u := domain.NewUpload(w.id)
 	var err error

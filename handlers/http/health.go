@@ -8,7 +8,7 @@ import (
 
 // healthz answers GET /healthz: the process is alive.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": string(s.deps.Self)})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": string(s.deps.Self), "instance": s.deps.Instance})
 }
 
 // readyz answers GET /readyz: 200 when every readiness check passes (the
@@ -22,7 +22,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeErrorDetails(w, r, http.StatusServiceUnavailable, "not ready", results)
 		return
 	}
-	body := map[string]any{"status": "ready", "service": string(s.deps.Self), "checks": results}
+	body := map[string]any{"status": "ready", "service": string(s.deps.Self), "instance": s.deps.Instance, "checks": results}
 	if l, ok := s.deps.Readiness.(LagReporter); ok {
 		// How far behind the service is tells an operator more than "ready":
 		// a ready service may still be working off a backlog.

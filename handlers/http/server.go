@@ -89,6 +89,10 @@ type Readiness interface {
 type Deps struct {
 	// Self is the service this port serves.
 	Self messages.Service
+	// Instance names the replica of Self that answers (BAUM_INSTANCE):
+	// readiness says it, so that behind a proxy an operator can tell which
+	// replica answered.
+	Instance string
 	// App holds the use cases every route maps to.
 	App       app.Application
 	Readiness Readiness

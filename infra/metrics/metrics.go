@@ -2,7 +2,11 @@
 // do (domain.Metrics), its HTTP requests, its poisoned messages, the totals of
 // what it holds, its consumer groups' lag, and Watermill's router, publisher
 // and subscriber series.
-// Every series carries the label service="zeros" or service="ones".
+// Every series carries the label service="zeros" or service="ones", and
+// instance: the replica that exported it (BAUM_INSTANCE). A Prometheus that
+// scrapes it keeps that label only with honor_labels: true (without it, the
+// target's own instance="host:port" wins and ours becomes
+// exported_instance), as deploy/prometheus/prometheus.yml sets.
 package metrics
 
 import (
@@ -44,11 +48,12 @@ type Registry struct {
 	httpDuration   *prometheus.HistogramVec
 }
 
-// New returns a Registry for service self, with Go runtime and process
-// metrics.
-func New(self messages.Service) *Registry {
+// New returns a Registry for replica instance of service self, with Go
+// runtime and process metrics.
+func New(self messages.Service, instance string) *Registry {
 	reg := prometheus.NewRegistry()
-	r := &Registry{registry: reg, wrapped: prometheus.WrapRegistererWith(prometheus.Labels{"service": string(self)}, reg)}
+	labels := prometheus.Labels{"service": string(self), "instance": instance}
+	r := &Registry{registry: reg, wrapped: prometheus.WrapRegistererWith(labels, reg)}
 	f := func(c prometheus.Collector) { r.wrapped.MustRegister(c) }
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -36,6 +36,8 @@ type committer struct {
 	pool *pgxpool.Pool
 	// committed is handed each record an Update changed, once committed.
 	committed func(*domain.Upload)
+	// instance signs the notification of each commit (see Listen).
+	instance string
 	// maxBatch bounds the Updates in one transaction (its statements carry
 	// arrays of that many rows).
 	maxBatch int
@@ -57,11 +59,11 @@ type update struct {
 	files []domain.File // what fn added, kept until its record is saved
 }
 
-func newCommitter(pool *pgxpool.Pool, committed func(*domain.Upload)) *committer {
+func newCommitter(pool *pgxpool.Pool, committed func(*domain.Upload), instance string) *committer {
 	if committed == nil {
 		committed = func(*domain.Upload) {}
 	}
-	return &committer{pool: pool, committed: committed, maxBatch: 256}
+	return &committer{pool: pool, committed: committed, instance: instance, maxBatch: 256}
 }
 
 // run queues fn for id's record and waits for its transaction. A caller
@@ -159,7 +161,7 @@ func (c *committer) transact(batch []*update) (_ []error, err error) {
 		return nil, err
 	}
 	results, changed, files := apply(batch, records)
-	if err := saveRecords(ctx, conn, changed, files); err != nil {
+	if err := saveRecords(ctx, conn, changed, files, c.instance); err != nil {
 		return nil, err
 	}
 	committed = true
@@ -274,10 +276,11 @@ func (b *fileBuffer) Add(_ context.Context, f domain.File) error {
 
 // saveRecords writes the changed records and the added files, adds the
 // files that were not held yet to the totals, and commits: one round trip.
-func saveRecords(ctx context.Context, conn *pgxpool.Conn, changed []*domain.Upload, files []domain.File) error {
+func saveRecords(ctx context.Context, conn *pgxpool.Conn, changed []*domain.Upload, files []domain.File, instance string) error {
 	b := &pgx.Batch{}
 	if len(changed) > 0 {
 		queueSaveUploads(b, changed)
+		queueNotify(b, instance, changed)
 	}
 	if len(files) > 0 {
 		queueAddFiles(b, files)

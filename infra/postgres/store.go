@@ -18,17 +18,28 @@ import (
 // Store is a service's state in PostgreSQL: it implements command.Uploads and
 // query.ReadModel.
 type Store struct {
-	pool    *pgxpool.Pool
-	commits *committer
-	reads   *reader
+	pool     *pgxpool.Pool
+	instance string
+	commits  *committer
+	reads    *reader
 }
 
-// NewStore returns a Store on pool. committed, if not nil, is handed every
-// record an Update changed, once it committed (a copy the store does not
-// change again): it lets waiters in this process follow an upload without
-// reading it back (domain.Notifier.Committed).
-func NewStore(pool *pgxpool.Pool, committed func(*domain.Upload)) *Store {
-	return &Store{pool: pool, commits: newCommitter(pool, committed), reads: &reader{pool: pool}}
+// StoreConfig configures a Store.
+type StoreConfig struct {
+	// Committed, if not nil, is handed every record an Update changed, once
+	// it committed (a copy the store does not change again): it lets
+	// waiters in this process follow an upload without reading it back
+	// (domain.Notifier.Committed).
+	Committed func(*domain.Upload)
+	// Instance names this replica in the notifications its commits send
+	// (see Listen), so that it can tell them from other replicas'.
+	Instance string
+}
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool, config StoreConfig) *Store {
+	return &Store{pool: pool, instance: config.Instance, commits: newCommitter(pool, config.Committed, config.Instance),
+		reads: &reader{pool: pool}}
 }
 
 // Ping checks that the database answers.
@@ -174,7 +185,10 @@ func (s *Store) DeleteFile(ctx context.Context, id string) (domain.File, bool, e
 		if _, err := tx.Exec(ctx, "UPDATE totals SET total_size = total_size - $1, count = count - 1", f.Size); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "UPDATE uploads SET kept = false, deleted = true, updated_at = now() WHERE id = $1", id)
+		if _, err = tx.Exec(ctx, "UPDATE uploads SET kept = false, deleted = true, updated_at = now() WHERE id = $1", id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, notifySQL, notification(s.instance, []string{id}))
 		return err
 	})
 	return f, deleted, s.classify(ctx, err)

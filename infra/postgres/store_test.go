@@ -43,7 +43,7 @@ func newStore(t *testing.T) (*postgres.Store, *pgx.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	return postgres.NewStore(pool, nil), conn
+	return postgres.NewStore(pool, postgres.StoreConfig{}), conn
 }
 
 // TestUpdateHoldsTheRowLockedAndCommitsAtomically: inside fn the record is

@@ -91,3 +91,50 @@ func lag(client sarama.Client, admin sarama.ClusterAdmin, group, topic string) s
 	}
 	return ""
 }
+
+// WaitShared waits until every replica of each role has a share of every
+// partitioned topic its groups consume: each group is stable with one
+// member per replica, and every member holds a partition. Replicas that
+// start one after the other join a group that already handed every
+// partition to the first; a test that needs the work split waits for the
+// rebalance.
+func (s *System) WaitShared(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	config, err := s.Kafka.SaramaConfig()
+	if err != nil {
+		t.Fatalf("shared: %v", err)
+	}
+	admin, err := sarama.NewClusterAdmin(s.Kafka.Brokers, config)
+	if err != nil {
+		t.Fatalf("shared: %v", err)
+	}
+	defer admin.Close()
+	Eventually(t, timeout, func() string {
+		for role, urls := range s.URLs {
+			for handler, topic := range handlerTopics {
+				if msg := shared(admin, messaging.GroupName("baum", role, handler), topic, len(urls)); msg != "" {
+					return msg
+				}
+			}
+		}
+		return ""
+	})
+}
+
+func shared(admin sarama.ClusterAdmin, group, topic string, replicas int) string {
+	groups, err := admin.DescribeConsumerGroups([]string{group})
+	if err != nil || len(groups) != 1 {
+		return fmt.Sprintf("group %s: %v", group, err)
+	}
+	g := groups[0]
+	if g.State != "Stable" || len(g.Members) != replicas {
+		return fmt.Sprintf("group %s is %s with %d of %d members", group, g.State, len(g.Members), replicas)
+	}
+	for id, m := range g.Members {
+		a, err := m.GetMemberAssignment()
+		if err != nil || a == nil || len(a.Topics[topic]) == 0 {
+			return fmt.Sprintf("member %s of group %s holds no partition of %s (%v)", id, group, topic, err)
+		}
+	}
+	return ""
+}

@@ -44,8 +44,10 @@ func PostgresURL() string {
 // System is a running BAUM for one test.
 type System struct {
 	*service.System
-	// URL is each service's base URL, e.g. http://127.0.0.1:41234.
+	// URL is each service's base URL, e.g. http://127.0.0.1:41234 (its
+	// first replica's); URLs every replica's.
 	URL      map[messages.Service]string
+	URLs     map[messages.Service][]string
 	DataDir  string
 	DBPrefix string
 	Logs     *SyncBuffer
@@ -95,6 +97,12 @@ func WithPostgresURL(url string) Option {
 // fault-injecting one; see broker.Config.Listen).
 func WithKafkaListen(listen func(network, address string) (net.Listener, error)) Option {
 	return func(c *startConfig) { c.KafkaListen = listen }
+}
+
+// WithReplicas runs n processes of each role (see service.SystemConfig);
+// URLs lists each one's base URL.
+func WithReplicas(n int) Option {
+	return func(c *startConfig) { c.Replicas = n }
 }
 
 // WithPrepare runs prepare on the data directory before anything starts;
@@ -158,9 +166,14 @@ func (s *System) start() error {
 	s.Kafka = running.Services[messages.Zeros].KafkaConfig()
 	s.Kafka.ClientID = "baum-test"
 	s.Kafka.InstanceID = "" // a test's own consumers are dynamic members
-	s.URL = map[messages.Service]string{}
+	s.URL, s.URLs = map[messages.Service]string{}, map[messages.Service][]string{}
 	for role, svc := range running.Services {
 		s.URL[role] = "http://" + svc.Addr()
+	}
+	for role, replicas := range running.Replicas {
+		for _, svc := range replicas {
+			s.URLs[role] = append(s.URLs[role], "http://"+svc.Addr())
+		}
 	}
 	go func() { s.done <- running.Run(ctx) }()
 	return nil
