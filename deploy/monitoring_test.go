@@ -47,6 +47,7 @@ type promConfig struct {
 	ScrapeConfigs []struct {
 		JobName       string `yaml:"job_name"`
 		MetricsPath   string `yaml:"metrics_path"`
+		HonorLabels   bool   `yaml:"honor_labels"`
 		StaticConfigs []struct {
 			Targets []string          `yaml:"targets"`
 			Labels  map[string]string `yaml:"labels"`
@@ -105,6 +106,9 @@ func TestPrometheusConfig(t *testing.T) {
 			t.Errorf("job name %q empty or repeated", sc.JobName)
 		}
 		jobs[sc.JobName] = true
+		if !sc.HonorLabels {
+			t.Errorf("job %s: without honor_labels the services' instance label (the replica) becomes exported_instance", sc.JobName)
+		}
 		if sc.MetricsPath != "" && sc.MetricsPath != "/metrics" {
 			t.Errorf("job %s scrapes %s; the services serve /metrics", sc.JobName, sc.MetricsPath)
 		}
@@ -317,6 +321,33 @@ func TestGrafanaDashboardIsWellFormed(t *testing.T) {
 	}
 	if queries < 10 {
 		t.Errorf("only %d queries", queries)
+	}
+	checkReplicaSums(t, allPanels(d.Panels))
+}
+
+// perRole are series every replica of a role exports with the same value,
+// read from the role's shared database or from Kafka: summed over the
+// replicas they would count the role twice.
+var perRole = []string{"baum_stored_bytes", "baum_stored_files", "baum_consumer_lag"}
+
+var sumOp = regexp.MustCompile(`\bsum\s*(by|without|\()`)
+
+// checkReplicaSums fails a panel that sums a per-role series over replicas,
+// or that takes the max of placements without summing each role's
+// replicas first (each replica counts the placements it handled).
+func checkReplicaSums(t *testing.T, panels []panel) {
+	t.Helper()
+	for _, p := range panels {
+		for _, tg := range p.Targets {
+			for _, name := range perRole {
+				if strings.Contains(tg.Expr, name) && sumOp.MatchString(tg.Expr) {
+					t.Errorf("panel %q sums %s over the replicas of a role: %s", p.Title, name, tg.Expr)
+				}
+			}
+			if strings.Contains(tg.Expr, "baum_placements_total") && !strings.Contains(tg.Expr, "sum by (service, outcome)") {
+				t.Errorf("panel %q: placements must be summed per role over its replicas: %s", p.Title, tg.Expr)
+			}
+		}
 	}
 }
 
