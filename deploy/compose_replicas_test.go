@@ -16,7 +16,7 @@ import (
 
 // compose.replicas.yaml over docker-compose.yaml: two replicas per role,
 // nginx in front (deploy/nginx/nginx.conf). These tests load the merged
-// files, with and without the monitoring profile.
+// files, with and without compose.s3.yaml and the monitoring profile.
 
 const nginxConf = "deploy/nginx/nginx.conf"
 
@@ -40,6 +40,8 @@ func replicasCases(t testing.TB) []struct {
 		{".env.example", replicas, readEnvExample(t)},
 		// One BAUM_INSTANCE in .env must not give two replicas one name.
 		{"BAUM_INSTANCE in .env", replicas, map[string]string{"BAUM_INSTANCE": "zeros-2", "ZEROS_PORT": "9000", "ONES_PORT": "9080"}},
+		{"with S3", []string{composeFile, replicasFile, s3File}, nil},
+		{"S3 first", []string{composeFile, s3File, replicasFile}, nil},
 	}
 }
 

@@ -32,12 +32,15 @@ import (
 
 const composeFile = "docker-compose.yaml"
 
-// The override file, used as `docker compose -f docker-compose.yaml -f
-// FILE …`: two replicas per role behind nginx.
-const replicasFile = "compose.replicas.yaml"
+// The override files, each used as `docker compose -f docker-compose.yaml
+// -f FILE …`: two replicas per role behind nginx, and object storage.
+const (
+	replicasFile = "compose.replicas.yaml"
+	s3File       = "compose.s3.yaml"
+)
 
 // composeFiles are every compose file of the repository.
-var composeFiles = []string{composeFile, replicasFile}
+var composeFiles = []string{composeFile, replicasFile, s3File}
 
 // loadCompose loads the compose file with exactly env as the environment
 // (never the developer's shell or .env), with profiles enabled.
