@@ -32,22 +32,38 @@ import (
 
 const composeFile = "docker-compose.yaml"
 
+// The override files, each used as `docker compose -f docker-compose.yaml
+// -f FILE …`: two replicas per role behind nginx, and object storage.
+const (
+	replicasFile = "compose.replicas.yaml"
+	s3File       = "compose.s3.yaml"
+)
+
+// composeFiles are every compose file of the repository.
+var composeFiles = []string{composeFile, replicasFile, s3File}
+
 // loadCompose loads the compose file with exactly env as the environment
 // (never the developer's shell or .env), with profiles enabled.
 func loadCompose(t testing.TB, env map[string]string, profiles ...string) *types.Project {
+	t.Helper()
+	return loadComposeFiles(t, []string{composeFile}, env, profiles...)
+}
+
+// loadComposeFiles loads files merged, as `docker compose -f … -f …` does.
+func loadComposeFiles(t testing.TB, files []string, env map[string]string, profiles ...string) *types.Project {
 	t.Helper()
 	var list []string
 	for k, v := range env {
 		list = append(list, k+"="+v)
 	}
-	opts, err := cli.NewProjectOptions([]string{composeFile},
+	opts, err := cli.NewProjectOptions(files,
 		cli.WithWorkingDirectory("."), cli.WithEnv(list), cli.WithProfiles(profiles))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, err := opts.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("load %s: %v", composeFile, err)
+		t.Fatalf("load %v: %v", files, err)
 	}
 	return p
 }
@@ -417,19 +433,21 @@ func TestComposeKafkaIsKRaftWithTopicsThatFitOurChunks(t *testing.T) {
 // and its values are the compose defaults: copying it to .env changes
 // nothing until someone edits it.
 func TestEnvExampleListsEveryComposeVariable(t *testing.T) {
-	raw, err := os.ReadFile(composeFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defaults := map[string]string{}
-	for _, m := range regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)(:-([^}]*))?\}`).FindAllStringSubmatch(string(raw), -1) {
-		if d, ok := defaults[m[1]]; ok && d != m[3] {
-			t.Errorf("%s has two defaults in %s: %q and %q", m[1], composeFile, d, m[3])
+	for _, file := range composeFiles {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if m[2] == "" {
-			t.Errorf("${%s} has no default: compose must work without .env", m[1])
+		for _, m := range regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)(:-([^}]*))?\}`).FindAllStringSubmatch(string(raw), -1) {
+			if d, ok := defaults[m[1]]; ok && d != m[3] {
+				t.Errorf("%s has two defaults in the compose files: %q and %q (%s)", m[1], d, m[3], file)
+			}
+			if m[2] == "" {
+				t.Errorf("%s: ${%s} has no default: compose must work without .env", file, m[1])
+			}
+			defaults[m[1]] = m[3]
 		}
-		defaults[m[1]] = m[3]
 	}
 	example := readEnvExample(t)
 	for k, d := range defaults {
@@ -442,7 +460,7 @@ func TestEnvExampleListsEveryComposeVariable(t *testing.T) {
 	}
 	for k := range example {
 		if _, ok := defaults[k]; !ok {
-			t.Errorf(".env.example sets %s, which %s never reads", k, composeFile)
+			t.Errorf(".env.example sets %s, which no compose file reads", k)
 		}
 	}
 }
@@ -544,20 +562,23 @@ func TestComposePublishesOnLoopbackOnly(t *testing.T) {
 
 // loadComposeDotEnv loads the compose file with a .env file of this content,
 // as `docker compose` reads one (its own dotenv syntax and interpolation).
-func loadComposeDotEnv(t *testing.T, content string) *types.Project {
+func loadComposeDotEnv(t *testing.T, content string, files ...string) *types.Project {
 	t.Helper()
+	if len(files) == 0 {
+		files = []string{composeFile}
+	}
 	file := filepath.Join(t.TempDir(), ".env")
 	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	opts, err := cli.NewProjectOptions([]string{composeFile},
+	opts, err := cli.NewProjectOptions(files,
 		cli.WithWorkingDirectory("."), cli.WithEnv(nil), cli.WithEnvFiles(file), cli.WithDotEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, err := opts.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("load %s with .env %q: %v", composeFile, content, err)
+		t.Fatalf("load %v with .env %q: %v", files, content, err)
 	}
 	return p
 }
