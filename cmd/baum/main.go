@@ -136,7 +136,8 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	tuneGC(getenv, processMemoryLimit)
-	log, err := logging.New(stderr, logging.Config{Level: config.LogLevel, Format: config.LogFormat}, slog.String("service", string(config.Role)))
+	log, err := logging.New(stderr, logging.Config{Level: config.LogLevel, Format: config.LogFormat},
+		slog.String("service", string(config.Role)), slog.String("instance", config.Instance))
 	if err != nil {
 		return err
 	}
