@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/compose-spec/compose-go/v2/types"
 	"net"
 	"os"
 	"path/filepath"
@@ -58,7 +59,12 @@ type promConfig struct {
 // mountSource returns the host path bound at target in a compose service.
 func mountSource(t testing.TB, name, target string) string {
 	t.Helper()
-	p := loadCompose(t, nil, "monitoring")
+	return mountSourceIn(t, loadCompose(t, nil, "monitoring"), name, target)
+}
+
+// mountSourceIn is mountSource in project p.
+func mountSourceIn(t testing.TB, p *types.Project, name, target string) string {
+	t.Helper()
 	for _, v := range composeService(t, p, name).Volumes {
 		if v.Target == target {
 			rel, err := filepath.Rel(p.WorkingDir, v.Source)
@@ -73,7 +79,21 @@ func mountSource(t testing.TB, name, target string) string {
 }
 
 func TestPrometheusConfig(t *testing.T) {
-	p := loadCompose(t, nil, "monitoring")
+	checkPrometheus(t, loadCompose(t, nil, "monitoring"), "prometheus.yml")
+}
+
+// With two replicas per role, Prometheus scrapes every replica (each one's
+// series carry its instance label).
+func TestPrometheusScrapesEveryReplica(t *testing.T) {
+	p := loadComposeFiles(t, []string{"docker-compose.yaml", "compose.replicas.yaml"}, nil, "monitoring")
+	checkPrometheus(t, p, "prometheus-replicas.yml")
+}
+
+// checkPrometheus checks the Prometheus of project p: it reads
+// deploy/prometheus/<name>, a valid configuration that scrapes every BAUM
+// service of p on the port it listens on.
+func checkPrometheus(t *testing.T, p *types.Project, name string) {
+	t.Helper()
 	prom := composeService(t, p, "prometheus")
 	configPath := ""
 	for _, arg := range prom.Command {
@@ -81,8 +101,8 @@ func TestPrometheusConfig(t *testing.T) {
 			configPath = v
 		}
 	}
-	file := mountSource(t, "prometheus", configPath)
-	if file != filepath.Join("deploy", "prometheus", "prometheus.yml") {
+	file := mountSourceIn(t, p, "prometheus", configPath)
+	if file != filepath.Join("deploy", "prometheus", name) {
 		t.Errorf("Prometheus reads %s", file)
 	}
 	var c promConfig
@@ -131,9 +151,9 @@ func TestPrometheusConfig(t *testing.T) {
 			}
 		}
 	}
-	for _, role := range roles {
-		if !scraped[string(role)] {
-			t.Errorf("Prometheus does not scrape %s", role)
+	for svcName, svc := range p.Services {
+		if envOf(svc)["BAUM_ROLE"] != "" && !scraped[svcName] {
+			t.Errorf("Prometheus does not scrape %s", svcName)
 		}
 	}
 	if _, port, _ := net.SplitHostPort("x:" + fmt.Sprint(prom.Ports[0].Target)); port != "9090" {
