@@ -1,0 +1,172 @@
+// Package s3 keeps a role's stored files as objects in an S3-compatible
+// bucket, <prefix><id> each, through the MinIO Go client. Staged files stay
+// on this replica's local disk (the directory adapter's staging): chunks
+// arrive one at a time, and an object cannot be appended to.
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"github.com/baum-store/baum/app/command"
+	"github.com/baum-store/baum/app/domain"
+	"github.com/baum-store/baum/app/query"
+	"github.com/baum-store/baum/infra/storage"
+)
+
+// Config says where the bucket is and how to sign in.
+type Config struct {
+	// Endpoint is the server's host:port.
+	Endpoint string
+	Bucket   string
+	// Prefix starts every object's name: the role's part of the bucket.
+	Prefix    string
+	AccessKey string
+	SecretKey string
+	Region    string
+	// TLS: https to the endpoint (false: plain http, for a server on
+	// the same host or network).
+	TLS bool
+}
+
+// Validate reports each setting that cannot work, naming it.
+func (c Config) Validate() error {
+	var errs []error
+	if host, port, err := net.SplitHostPort(c.Endpoint); err != nil || host == "" || port == "" {
+		errs = append(errs, fmt.Errorf("endpoint %q: must be host:port", c.Endpoint))
+	}
+	if c.Bucket == "" {
+		errs = append(errs, errors.New("bucket: must be set"))
+	} else if err := s3utils.CheckValidBucketName(c.Bucket); err != nil {
+		errs = append(errs, fmt.Errorf("bucket %q: %w", c.Bucket, err))
+	}
+	if strings.HasPrefix(c.Prefix, "/") {
+		errs = append(errs, fmt.Errorf("prefix %q: must not start with /", c.Prefix))
+	}
+	if c.AccessKey == "" || c.SecretKey == "" {
+		errs = append(errs, errors.New("access key and secret key: both must be set"))
+	}
+	if c.Region == "" {
+		errs = append(errs, errors.New("region: must be set"))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is the storage port on a bucket: stored files are objects, staged
+// files are the local staging's.
+type Store struct {
+	staging *storage.Disk
+	client  *minio.Client
+	core    minio.Core
+	bucket  string
+	prefix  string
+}
+
+// maxRetries bounds the client's own retries of a failed request (its
+// default is 10): the message router delivers a failed message again
+// anyway, and readiness must see an outage within seconds.
+const maxRetries = 3
+
+// New returns the Store of config, staging on staging. It makes no
+// request: Check does.
+func New(config Config, staging *storage.Disk) (*Store, error) {
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	client, err := minio.New(config.Endpoint, &minio.Options{
+		Creds:      credentials.NewStaticV4(config.AccessKey, config.SecretKey, ""),
+		Secure:     config.TLS,
+		Region:     config.Region,
+		MaxRetries: maxRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("S3 endpoint %s: %w", config.Endpoint, err)
+	}
+	return &Store{staging: staging, client: client, core: minio.Core{Client: client},
+		bucket: config.Bucket, prefix: config.Prefix}, nil
+}
+
+// Check verifies that the local staging is writable and the bucket is
+// there and answers.
+func (s *Store) Check(ctx context.Context) error {
+	if err := s.staging.Check(); err != nil {
+		return fmt.Errorf("staging: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("bucket %s at %s: %w", s.bucket, s.client.EndpointURL().Host, err)
+	}
+	if !ok {
+		return fmt.Errorf("bucket %s at %s does not exist", s.bucket, s.client.EndpointURL().Host)
+	}
+	return nil
+}
+
+// Syncs reports the local staging's fsync calls (S3 writes are durable
+// when the server answers them).
+func (s *Store) Syncs() int64 { return s.staging.Syncs() }
+
+// OpenStaged implements command.Disk: staged on the local disk.
+func (s *Store) OpenStaged(id string) (command.StagedFile, error) { return s.staging.OpenStaged(id) }
+
+// RemoveStaged implements command.Disk.
+func (s *Store) RemoveStaged(id string) error { return s.staging.RemoveStaged(id) }
+
+// ListStaged implements command.Disk.
+func (s *Store) ListStaged() ([]string, error) { return s.staging.ListStaged() }
+
+// key is the object name of stored file id; ids are checked first, so that
+// a name never comes from anything but a UUID.
+func (s *Store) key(id string) (string, error) {
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
+		return "", fmt.Errorf("%q is not a canonical UUID", id)
+	}
+	return s.prefix + id, nil
+}
+
+// classify marks what an S3 failure means for the use cases: no space is
+// domain.ErrStorageFull; anything else the server or the network said may
+// pass (an outage, a bucket or a key being fixed by an operator), so it is
+// domain.ErrUnavailable and the message that met it is retried, never
+// poisoned. A context's end is left as it is.
+func classify(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) && (resp.StatusCode == http.StatusInsufficientStorage ||
+		resp.Code == "XMinioStorageFull" || resp.Code == "QuotaExceeded") {
+		return fmt.Errorf("%w: %s: %w", domain.ErrStorageFull, what, err)
+	}
+	return fmt.Errorf("%w: %s: %w", domain.ErrUnavailable, what, err)
+}
+
+// notFound reports an S3 answer that the object is not there. A missing
+// bucket is not that: it is an outage, and must not read as files gone.
+// minio.ToErrorResponse matches only an unwrapped ErrorResponse, so
+// errors.As instead.
+func notFound(err error) bool {
+	var resp minio.ErrorResponse
+	return errors.As(err, &resp) && resp.Code != minio.NoSuchBucket &&
+		(resp.Code == minio.NoSuchKey || resp.StatusCode == http.StatusNotFound)
+}
+
+var (
+	_ command.Disk      = (*Store)(nil)
+	_ query.StoredFiles = (*Store)(nil)
+)
