@@ -111,7 +111,7 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 	notifier := domain.NewNotifier()
 	store := postgres.NewStore(s.pool, notifier.Committed)
 	reg.WatchTotals(store.Totals)
-	disk, err := storage.OpenWithConfig(storage.Config{Dir: s.config.DataDir, Instance: s.config.Instance})
+	disk, err := openStorage(ctx, s.config, s.log)
 	if err != nil {
 		return Adapters{}, err
 	}
@@ -126,7 +126,7 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 		return Adapters{}, err
 	}
 	s.probe = kafka.NewProbe(kcfg)
-	s.ready = &readiness{database: &recent{check: store.Ping, ttl: 250 * time.Millisecond}, kafka: s.probe.Check, storage: func(context.Context) error { return disk.Check() }, log: s.log}
+	s.ready = &readiness{database: &recent{check: store.Ping, ttl: 250 * time.Millisecond}, kafka: s.probe.Check, storage: disk.Check, log: s.log}
 	s.ready.kafkaUp.Store(true)
 	s.watchLag(reg)
 	commands, err := messages.NewCommandBus(s.pub, wlog)

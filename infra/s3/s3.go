@@ -39,25 +39,50 @@ type Config struct {
 	TLS bool
 }
 
+// String shows the settings without the secret key, so that a logged or
+// printed configuration does not give it away.
+func (c Config) String() string {
+	return fmt.Sprintf("{Endpoint:%s Bucket:%s Prefix:%s AccessKey:%s SecretKey:(%d bytes, not shown) Region:%s TLS:%t}",
+		c.Endpoint, c.Bucket, c.Prefix, c.AccessKey, len(c.SecretKey), c.Region, c.TLS)
+}
+
+// Problem is a setting that cannot work: which (a field of Config) and why.
+type Problem struct {
+	Setting string
+	Message string
+}
+
+// Problems lists each setting that cannot work.
+func (c Config) Problems() []Problem {
+	var out []Problem
+	if host, port, err := net.SplitHostPort(c.Endpoint); err != nil || host == "" || port == "" {
+		out = append(out, Problem{"Endpoint", "must be host:port (no scheme: TLS is a setting of its own)"})
+	}
+	if c.Bucket == "" {
+		out = append(out, Problem{"Bucket", "must be set"})
+	} else if err := s3utils.CheckValidBucketNameStrict(c.Bucket); err != nil {
+		out = append(out, Problem{"Bucket", err.Error()})
+	}
+	if strings.HasPrefix(c.Prefix, "/") {
+		out = append(out, Problem{"Prefix", "must not start with /"})
+	}
+	if c.AccessKey == "" {
+		out = append(out, Problem{"AccessKey", "must be set"})
+	}
+	if c.SecretKey == "" {
+		out = append(out, Problem{"SecretKey", "must be set"})
+	}
+	if c.Region == "" {
+		out = append(out, Problem{"Region", "must be set"})
+	}
+	return out
+}
+
 // Validate reports each setting that cannot work, naming it.
 func (c Config) Validate() error {
 	var errs []error
-	if host, port, err := net.SplitHostPort(c.Endpoint); err != nil || host == "" || port == "" {
-		errs = append(errs, fmt.Errorf("endpoint %q: must be host:port", c.Endpoint))
-	}
-	if c.Bucket == "" {
-		errs = append(errs, errors.New("bucket: must be set"))
-	} else if err := s3utils.CheckValidBucketName(c.Bucket); err != nil {
-		errs = append(errs, fmt.Errorf("bucket %q: %w", c.Bucket, err))
-	}
-	if strings.HasPrefix(c.Prefix, "/") {
-		errs = append(errs, fmt.Errorf("prefix %q: must not start with /", c.Prefix))
-	}
-	if c.AccessKey == "" || c.SecretKey == "" {
-		errs = append(errs, errors.New("access key and secret key: both must be set"))
-	}
-	if c.Region == "" {
-		errs = append(errs, errors.New("region: must be set"))
+	for _, p := range c.Problems() {
+		errs = append(errs, fmt.Errorf("%s: %s", p.Setting, p.Message))
 	}
 	return errors.Join(errs...)
 }
