@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ type Server struct {
 	// Dir is the posix backend's root: each bucket is a directory in it.
 	Dir    string
 	client *minio.Client
+	stop   func()
 }
 
 // Binary finds versitygw on PATH or in $(go env GOPATH)/bin, where go
@@ -100,10 +102,14 @@ func (s *Server) start(t testing.TB, bin string) error {
 		<-exited
 		return fmt.Errorf("%w; its output:\n%s", err, logs.String())
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			<-exited
+		})
+	}
+	t.Cleanup(s.stop)
 	return nil
 }
 
@@ -132,6 +138,9 @@ func (s *Server) waitReady(exited <-chan error) error {
 		}
 	}
 }
+
+// Stop kills the gateway (an outage): requests to it fail from now on.
+func (s *Server) Stop() { s.stop() }
 
 // Bucket makes a new, empty bucket and returns its name.
 func (s *Server) Bucket(t testing.TB) string {
