@@ -21,11 +21,11 @@ func (s *Store) OpenStored(ctx context.Context, id string) (io.ReadSeekCloser, e
 		return nil, fmt.Errorf("%w: %w", domain.ErrNotFound, err)
 	}
 	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
-	if notFound(err) {
-		return nil, fmt.Errorf("%w: stored file %s", domain.ErrNotFound, id)
-	}
 	if err != nil {
-		return nil, classify(err, "stat "+key)
+		if missing, err := s.objectMissing(ctx, key, err); !missing {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: stored file %s", domain.ErrNotFound, id)
 	}
 	return &object{ctx: ctx, store: s, key: key, size: info.Size, etag: info.ETag}, nil
 }

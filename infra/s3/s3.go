@@ -181,14 +181,26 @@ func classify(err error, what string) error {
 	return fmt.Errorf("%w: %s: %w", domain.ErrUnavailable, what, err)
 }
 
-// notFound reports an S3 answer that the object is not there. A missing
-// bucket is not that: it is an outage, and must not read as files gone.
-// minio.ToErrorResponse matches only an unwrapped ErrorResponse, so
+// objectMissing reports whether err (of a request for key) says the
+// object is not there. A missing bucket is not that: it is an outage, and
+// must not read as files gone. A HEAD's answer has no body, and the client
+// calls any 404 of one NoSuchKey, so a 404 is confirmed by asking for the
+// bucket. minio.ToErrorResponse matches only an unwrapped ErrorResponse:
 // errors.As instead.
-func notFound(err error) bool {
+func (s *Store) objectMissing(ctx context.Context, key string, err error) (bool, error) {
 	var resp minio.ErrorResponse
-	return errors.As(err, &resp) && resp.Code != minio.NoSuchBucket &&
-		(resp.Code == minio.NoSuchKey || resp.StatusCode == http.StatusNotFound)
+	if !errors.As(err, &resp) || resp.Code == minio.NoSuchBucket ||
+		resp.Code != minio.NoSuchKey && resp.StatusCode != http.StatusNotFound {
+		return false, classify(err, "stat "+key)
+	}
+	ok, berr := s.client.BucketExists(ctx, s.bucket)
+	switch {
+	case berr != nil:
+		return false, classify(berr, "stat "+key)
+	case !ok:
+		return false, fmt.Errorf("%w: stat %s: bucket %s does not exist", domain.ErrUnavailable, key, s.bucket)
+	}
+	return true, nil
 }
 
 var (

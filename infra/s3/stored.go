@@ -128,10 +128,14 @@ func (s *Store) StoredExists(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	_, err = s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
-	if notFound(err) {
+	if err == nil {
+		return true, nil
+	}
+	missing, err := s.objectMissing(ctx, key, err)
+	if missing {
 		return false, nil
 	}
-	return err == nil, classify(err, "stat "+key)
+	return false, err
 }
 
 // ListStored implements command.Disk: every object under the prefix whose
