@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	httpport "github.com/baum-store/baum/handlers/http"
 	"github.com/baum-store/baum/infra/kafka"
 	"github.com/baum-store/baum/infra/logging"
+	"github.com/baum-store/baum/infra/s3"
 	"github.com/baum-store/baum/messages"
 )
 
@@ -30,6 +32,11 @@ type Config struct {
 	GroupPrefix     string
 	Instance        string
 	DataDir         string
+	// Storage is where stored files are kept: StorageDir or StorageS3
+	// (then S3 says where).
+	Storage         string
+	S3              s3.Config
+	S3SecretKeyFile string
 	ChunkSize       int
 	MaxUploadBytes  int64
 	UploadWait      time.Duration
@@ -86,7 +93,9 @@ func DefaultPort(role messages.Service) int {
 
 // envVars lists every variable a service reads, in the order of the table in
 // docs/configuration.md.
-var envVars = []envVar{
+var envVars = slices.Concat(startVars, storageVars, serviceVars)
+
+var startVars = []envVar{
 	{"BAUM_ROLE", "Which service this process is: `zeros` or `ones` (`baum serve --role` overrides).", fixed(""),
 		func(c *Config, v string) (err error) { c.Role, err = messages.ParseService(v); return }},
 	{"BAUM_HTTP_ADDR", "Address the HTTP API listens on.",
@@ -133,9 +142,12 @@ var envVars = []envVar{
 			}
 			return err
 		}},
-	{"BAUM_DATA_DIR", "Directory of this service's staged and stored files.",
+	{"BAUM_DATA_DIR", "Directory of this replica's staged files and send journal, and of the stored files with BAUM_STORAGE=dir.",
 		func(r messages.Service) string { return filepath.Join("data", string(r)) },
 		func(c *Config, v string) error { c.DataDir = v; return nil }},
+}
+
+var serviceVars = []envVar{
 	{"BAUM_CHUNK_SIZE", fmt.Sprintf("File bytes per chunk command (1 to %d).", messages.MaxChunkSize), fixed(strconv.Itoa(messages.DefaultChunkSize)),
 		func(c *Config, v string) (err error) { c.ChunkSize, err = positiveInt(v); return }},
 	{"BAUM_MAX_UPLOAD_BYTES", "Largest file an upload may carry; larger ones get 413.", fixed(strconv.Itoa(10 << 30)),
@@ -183,7 +195,7 @@ var envVars = []envVar{
 }
 
 // secretVars are never repeated in an error message.
-var secretVars = map[string]bool{"BAUM_API_TOKENS": true, "BAUM_KAFKA_SASL_PASSWORD": true}
+var secretVars = map[string]bool{"BAUM_API_TOKENS": true, "BAUM_KAFKA_SASL_PASSWORD": true, "BAUM_STORAGE_S3_SECRET_KEY": true}
 
 // EnvVar describes one configuration variable.
 type EnvVar struct {
@@ -262,12 +274,12 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("BAUM_STARTUP_TIMEOUT=%s: must be positive", c.StartupTimeout))
 	}
 	if c.DataDir == "" {
-		errs = append(errs, errors.New("BAUM_DATA_DIR: must not be empty"))
+		errs = append(errs, errors.New("BAUM_DATA_DIR: must not be empty (staged files are kept there, whatever BAUM_STORAGE is)"))
 	}
 	if c.GroupPrefix == "" || strings.ContainsAny(c.GroupPrefix, " \t/") {
 		errs = append(errs, fmt.Errorf("BAUM_CONSUMER_GROUP_PREFIX=%q: must be a non-empty name without spaces or slashes", c.GroupPrefix))
 	}
-	errs = append(errs, c.validateKafka())
+	errs = append(errs, c.validateKafka(), c.validateStorage())
 	if c.HTTPReadHeaderTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("BAUM_HTTP_READ_HEADER_TIMEOUT=%s: must be positive", c.HTTPReadHeaderTimeout))
 	}

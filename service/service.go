@@ -141,7 +141,7 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, o options)
 	s.notifier = notifier
 	store := postgres.NewStore(s.pool, postgres.StoreConfig{Committed: notifier.Committed, Instance: s.config.Instance})
 	reg.WatchTotals(store.Totals)
-	disk, err := storage.OpenWithConfig(storage.Config{Dir: s.config.DataDir, Instance: s.config.Instance})
+	disk, err := openStorage(ctx, s.config, s.log)
 	if err != nil {
 		return Adapters{}, err
 	}
@@ -156,7 +156,7 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, o options)
 		return Adapters{}, err
 	}
 	s.probe = kafka.NewProbe(kcfg)
-	s.ready = &readiness{database: &recent{check: store.Ping, ttl: 250 * time.Millisecond}, kafka: s.probe.Check, storage: func(context.Context) error { return disk.Check() }, log: s.log}
+	s.ready = &readiness{database: &recent{check: store.Ping, ttl: 250 * time.Millisecond}, kafka: s.probe.Check, storage: disk.Check, log: s.log}
 	s.ready.kafkaUp.Store(true)
 	s.watchLag(reg)
 	commands, err := messages.NewCommandBus(s.pub, wlog)

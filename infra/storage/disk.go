@@ -45,6 +45,9 @@ type Config struct {
 	// Instance names this replica: it stages in staging/<Instance>. Empty:
 	// in staging itself (one process on the directory, as in tests).
 	Instance string
+	// StagingOnly leaves out files/: another adapter (a bucket) keeps the
+	// stored files, and an empty files/ would only mislead an operator.
+	StagingOnly bool
 }
 
 // Open prepares dir (creating it and its subdirectories) and returns its
@@ -60,15 +63,12 @@ func OpenWithConfig(c Config) (*Disk, error) {
 	}
 	top := filepath.Join(c.Dir, "staging")
 	d := &Disk{staging: filepath.Join(top, c.Instance), files: filepath.Join(c.Dir, "files"), syncs: &atomic.Int64{}}
-	for _, p := range []string{d.staging, d.files} {
-		if err := os.MkdirAll(p, 0o750); err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
-		}
+	if err := os.MkdirAll(d.staging, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	// Every fan-out directory now, so that storing a file needs no mkdir.
-	for i := range 256 {
-		if err := os.Mkdir(filepath.Join(d.files, fmt.Sprintf("%02x", i)), 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("data directory: %w", err)
+	if !c.StagingOnly {
+		if err := makeFanOut(d.files); err != nil {
+			return nil, err
 		}
 	}
 	if c.Instance != "" {
@@ -78,6 +78,20 @@ func OpenWithConfig(c Config) (*Disk, error) {
 	}
 	d.syncer = &syncer{root: c.Dir, calls: func() { d.syncs.Add(1) }}
 	return d, nil
+}
+
+// makeFanOut creates files/ and every fan-out directory in it now, so that
+// storing a file needs no mkdir.
+func makeFanOut(files string) error {
+	if err := os.MkdirAll(files, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	for i := range 256 {
+		if err := os.Mkdir(filepath.Join(files, fmt.Sprintf("%02x", i)), 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("data directory: %w", err)
+		}
+	}
+	return nil
 }
 
 // adoptStaged moves staged files from the top of the staging directory (the
@@ -131,6 +145,24 @@ func (d *Disk) OpenStaged(id string) (command.StagedFile, error) {
 		return nil, wrap(err)
 	}
 	return stagedFile{f, d.syncer}, nil
+}
+
+// ReadStaged opens the upload's staged file for reading only (an adapter
+// that stores elsewhere uploads it from there). A file that is not staged
+// is fs.ErrNotExist; unlike OpenStaged, it creates nothing.
+func (d *Disk) ReadStaged(id string) (*os.File, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	return os.Open(d.stagedPath(id))
+}
+
+// StagingExists reports whether this replica's staging directory is there:
+// without it the disk itself is missing (unmounted?), which may pass, while
+// a file missing from it will not come back.
+func (d *Disk) StagingExists() bool {
+	ok, _ := exists(d.staging)
+	return ok
 }
 
 // Syncs reports how many fsync calls the disk has made.
