@@ -69,6 +69,7 @@ func NewPlaceFileHandler(config PlaceFileConfig) (*PlaceFileHandler, error) {
 type placement struct {
 	decided  []messages.Service // the keepers, if this count decided them
 	promoted bool               // this service moved the file into storage
+	kept     bool               // the file was held here before this count
 	drop     bool               // this service's staged copy goes
 	failed   string             // the reason, if this count failed the upload
 	event    messages.Message   // what to publish once committed
@@ -76,18 +77,55 @@ type placement struct {
 
 // Handle records one count.
 func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) error {
-	var p placement
-	err := h.uploads.Update(ctx, e.UploadID, func(u *domain.Upload, files FileIndex) (err error) {
-		p, err = h.decide(ctx, u, e, files)
-		return err
-	})
+	ahead, err := h.storeAhead(ctx, e)
 	if err != nil {
-		if p.promoted {
-			h.unstore(ctx, e.UploadID)
-		}
 		return err
 	}
+	var p placement
+	err = h.uploads.Update(ctx, e.UploadID, func(u *domain.Upload, files FileIndex) (err error) {
+		p, err = h.decide(ctx, u, e, files, ahead)
+		return err
+	})
+	if err != nil || ahead && !p.promoted && !p.kept {
+		// Stored, but the metadata did not commit (or the count, looked at
+		// again under the lock, did not keep it here after all).
+		if (p.promoted || ahead) && !p.kept { // a file held here before stays
+			h.unstore(ctx, e.UploadID)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return h.act(ctx, e, p)
+}
+
+// storeAhead stores the file before the transaction that records the count,
+// when that count decides to keep it here and the file is not staged in
+// memory; it reports whether it did. Storing inside the transaction holds
+// the upload's row, and with it every Update of the same group commit,
+// for as long as the bytes take to move: an fsync, an S3 PUT of gigabytes
+// (about 110 MB/s to a local gateway), a read back from the log. The
+// transaction decides again under the lock; Handle undoes what it does not
+// commit, and start-up repair what a crash leaves.
+func (h *PlaceFileHandler) storeAhead(ctx context.Context, e *messages.BitsCounted) (bool, error) {
+	if _, inMemory := h.staging.memory.get(e.UploadID); inMemory {
+		return false, nil // small: written inside the transaction, no extra read
+	}
+	u, err := h.uploads.Get(ctx, e.UploadID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if u.Kept {
+		return false, nil
+	}
+	// u is this handler's copy: recording the count on it saves nothing.
+	if decided, err := u.RecordCount(*e); err != nil || !decided || !u.Keeps(h.self) {
+		return false, nil
+	}
+	return true, h.store(ctx, u)
 }
 
 // unstore undoes storing a file whose metadata did not commit: the stored
@@ -100,11 +138,12 @@ func (h *PlaceFileHandler) unstore(ctx context.Context, id string) {
 }
 
 // decide records the count on the upload and, if it decides the placement
-// for this service, stores the file. It reports what it did even when it
+// for this service, stores the file (unless stored says storeAhead did).
+// It reports what it did even when it
 // fails, so that a promotion can be undone.
-func (h *PlaceFileHandler) decide(ctx context.Context, u *domain.Upload, e *messages.BitsCounted, files FileIndex) (placement, error) {
+func (h *PlaceFileHandler) decide(ctx context.Context, u *domain.Upload, e *messages.BitsCounted, files FileIndex, stored bool) (placement, error) {
 	if u.Kept {
-		return placement{event: h.stored(u)}, nil // delivered again: the first FileStored may not have gone out
+		return placement{kept: true, event: h.stored(u)}, nil // delivered again: the first FileStored may not have gone out
 	}
 	decided, err := u.RecordCount(*e)
 	var mismatch domain.CountMismatch
@@ -125,8 +164,10 @@ func (h *PlaceFileHandler) decide(ctx context.Context, u *domain.Upload, e *mess
 		p.drop = true
 		return p, nil
 	}
-	if err := h.store(ctx, u); err != nil {
-		return p, err
+	if !stored {
+		if err := h.store(ctx, u); err != nil {
+			return p, err
+		}
 	}
 	p.promoted = true
 	if err := files.Add(ctx, u.File()); err != nil {
