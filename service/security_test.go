@@ -130,7 +130,9 @@ func TestKafkaSecurityMistakesStopTheStart(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			c.env["BAUM_STARTUP_TIMEOUT"] = "3s"
+			// Long enough for the database to be created and Kafka tried twice on
+			// a loaded machine (3 s was not, at a load average of 7).
+			c.env["BAUM_STARTUP_TIMEOUT"] = "8s"
 			sys, err := testsystem.TryStart(t, c.env, testsystem.WithBroker(certs.Server, user))
 			if err == nil {
 				t.Fatal("started")
