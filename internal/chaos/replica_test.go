@@ -191,3 +191,26 @@ func (c *cluster) checkReplicasAgree(t *testing.T, r *report, role messages.Serv
 		}
 	}
 }
+
+// The kill schedule takes each replica of a role in turn (no processes
+// needed: it runs without -chaos).
+func TestEachRoundOfFaultsKillsTheNextReplica(t *testing.T) {
+	c := &cluster{replicas: map[messages.Service][]*replica{}}
+	for i := range 3 {
+		for _, role := range messages.Services() {
+			rep := &replica{role: role, index: len(c.addrs), name: fmt.Sprintf("%s-%d", role, i+1)}
+			c.replicas[role] = append(c.replicas[role], rep)
+			c.addrs = append(c.addrs, rep)
+		}
+	}
+	var got []string
+	for fault := range 3 * len(faultTargets) {
+		got = append(got, c.replicaToKill(messages.Zeros, 4, fault).name)
+	}
+	// seed 4 starts at replica 4 % 3 = 1 (zeros-2); each round of three
+	// faults (zeros, ones, broker) moves on by one.
+	want := []string{"zeros-2", "zeros-2", "zeros-2", "zeros-3", "zeros-3", "zeros-3", "zeros-1", "zeros-1", "zeros-1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("kills %v, want %v", got, want)
+	}
+}
