@@ -54,10 +54,10 @@ type upload struct {
 	sha     string
 	oneBits uint64
 	keepers []messages.Service // what the rule says, from the bytes sent
-	target  messages.Service
-	refused int           // attempts that found the target down (then the other was tried)
-	probe   bool          // made by recover, right after a fault
-	took    time.Duration // from the first attempt to the answer
+	target  *replica           // the process that answered (or was last tried)
+	refused int                // attempts that found the target down (then the next was tried)
+	probe   bool               // made by recover, right after a fault
+	took    time.Duration      // from the first attempt to the answer
 
 	outcome outcome
 	status  int
@@ -79,6 +79,7 @@ const (
 // kill is one kill the test did.
 type kill struct {
 	target   string // a service, or brokerTarget
+	who      string // the process: the replica's name, or brokerTarget
 	at       time.Duration
 	graceful bool // SIGTERM first, SIGKILL during the graceful shutdown
 	starting bool // killed while still starting
@@ -90,7 +91,7 @@ type kill struct {
 	measured bool
 	back     time.Duration
 	readyAt  time.Time
-	served   map[messages.Service]time.Duration
+	served   map[*replica]time.Duration
 }
 
 type cluster struct {
@@ -98,9 +99,15 @@ type cluster struct {
 	dbPrefix string
 	broker   *process
 	brokers  []string
-	services map[messages.Service]*process
-	urls     map[messages.Service]string
+	// replicas are the processes of each role (-chaos.replicas), addrs
+	// all of them in the order uploads go round: zeros-1, ones-1,
+	// zeros-2, ….
+	replicas map[messages.Service][]*replica
+	addrs    []*replica
 	dataDirs map[messages.Service]string
+	// env is what a role's replicas share: database, data directory and
+	// the rest (each adds its port and instance).
+	env map[messages.Service][]string
 }
 
 func TestChaos(t *testing.T) {
@@ -114,22 +121,22 @@ func TestChaos(t *testing.T) {
 	began := time.Now()
 	c := startCluster(t)
 	uploadStart := time.Now()
-	t.Logf("chaos: seed %d, %d uploads × %d workers, up to %d KiB, %d KiB chunks, %d kills; data in %s",
-		seed, *nUploads, *nWorkers, *maxSize>>10, *chunkSize>>10, *nKills, c.dir)
+	t.Logf("chaos: seed %d, %d uploads × %d workers, up to %d KiB, %d KiB chunks, %d kills, %d replica(s) per role; data in %s",
+		seed, *nUploads, *nWorkers, *maxSize>>10, *chunkSize>>10, *nKills, *nReplicas, c.dir)
 
 	uploads, kills := c.run(t, seed, *nUploads, *nKills)
 	uploadTime := time.Since(uploadStart)
 
 	// Everything up, everything handled.
-	for _, role := range messages.Services() {
-		c.waitReady(t, role, 2*time.Minute)
+	for _, rep := range c.addrs {
+		c.waitReady(t, rep, 2*time.Minute)
 	}
 	settleStart := time.Now()
 	testsystem.WaitSettled(t, c.brokers, groupPrefix, 5*time.Minute)
 	// Every killed service was started again and aborted the uploads it
 	// died sending (its send journal): nothing may stay receiving or staged.
 	left := c.leftover(t)
-	left.clearedAfter = c.waitCleared(t, clearDeadline)
+	left.clearedAfter = c.waitCleared(t, clearWait())
 	if *sweep {
 		c.waitSwept(t, 5*time.Minute)
 		testsystem.WaitSettled(t, c.brokers, groupPrefix, 5*time.Minute)
@@ -138,12 +145,15 @@ func TestChaos(t *testing.T) {
 
 	report := c.check(t, uploads, true)
 	report.kills, report.left = kills, left
+	if *nReplicas > 1 {
+		c.checkWorkSplit(t, report)
+	}
 	report.print(t, seed, uploadTime, settleTime, time.Since(began))
 
 	// After all that, a graceful stop still works.
-	for _, role := range messages.Services() {
-		if err := c.services[role].stop(45 * time.Second); err != nil {
-			t.Errorf("graceful stop: %v\n%s", err, c.services[role].logTail(30))
+	for _, rep := range c.addrs {
+		if err := rep.p.stop(45 * time.Second); err != nil {
+			t.Errorf("graceful stop: %v\n%s", err, rep.p.logTail(30))
 		}
 	}
 	for _, p := range c.all() {
@@ -157,19 +167,24 @@ func TestChaos(t *testing.T) {
 }
 
 func (c *cluster) all() []*process {
-	return []*process{c.broker, c.services[messages.Zeros], c.services[messages.Ones]}
+	all := []*process{c.broker}
+	for _, rep := range c.addrs {
+		all = append(all, rep.p)
+	}
+	return all
 }
 
-// startCluster builds the binary and starts the broker and both services,
-// each with its own database, data directory and port.
+// startCluster builds the binary and starts the broker and both services
+// (-chaos.replicas processes of each), each role with its own database and
+// data directory, each process with its own port.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "baumchaos-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{dir: dir, dbPrefix: "baumchaos_" + randomHex(5),
-		services: map[messages.Service]*process{}, urls: map[messages.Service]string{}, dataDirs: map[messages.Service]string{}}
+	c := &cluster{dir: dir, dbPrefix: "baumchaos_" + randomHex(5), replicas: map[messages.Service][]*replica{},
+		dataDirs: map[messages.Service]string{}, env: map[messages.Service][]string{}}
 	t.Cleanup(func() {
 		for _, p := range c.all() {
 			if p != nil {
@@ -204,35 +219,33 @@ func startCluster(t *testing.T) *cluster {
 
 	pg := testsystem.PostgresURL()
 	for _, role := range messages.Services() {
-		port := freePort(t)
-		c.urls[role] = "http://127.0.0.1:" + itoa(port)
 		c.dataDirs[role] = filepath.Join(dir, string(role))
-		env := append(os.Environ(),
-			"BAUM_HTTP_ADDR=127.0.0.1:"+itoa(port),
-			"BAUM_DATABASE_URL="+dbURL(pg, c.dbPrefix+"_"+string(role)),
+		c.env[role] = []string{
+			"BAUM_DATABASE_URL=" + dbURL(pg, c.dbPrefix+"_"+string(role)),
 			"BAUM_CREATE_DATABASE=true",
-			"BAUM_KAFKA_BROKERS="+c.brokers[0],
-			"BAUM_CONSUMER_GROUP_PREFIX="+groupPrefix,
-			"BAUM_DATA_DIR="+c.dataDirs[role],
-			"BAUM_CHUNK_SIZE="+itoa(*chunkSize),
+			"BAUM_KAFKA_BROKERS=" + c.brokers[0],
+			"BAUM_CONSUMER_GROUP_PREFIX=" + groupPrefix,
+			"BAUM_DATA_DIR=" + c.dataDirs[role],
+			"BAUM_CHUNK_SIZE=" + itoa(*chunkSize),
 			"BAUM_STALLED_UPLOAD_AFTER=1m",
 			"BAUM_SHUTDOWN_TIMEOUT=20s",
 			"BAUM_LOG_FORMAT=json",
 			"BAUM_LOG_LEVEL=info",
-		)
-		if *withRace {
-			// A data race ends the process at once, so that the run fails
-			// even if the process is killed before it would exit with 66.
-			env = append(env, "GORACE=halt_on_error=1")
-		}
-		c.services[role] = &process{name: string(role), bin: bin, args: []string{"serve", "--role", string(role)},
-			env: env, logPath: filepath.Join(dir, string(role)+".log")}
-		if err := c.services[role].start(); err != nil {
-			t.Fatal(err)
 		}
 	}
-	for _, role := range messages.Services() {
-		c.waitReady(t, role, 2*time.Minute)
+	for i := range *nReplicas {
+		for _, role := range messages.Services() {
+			c.startReplica(t, bin, role, i)
+		}
+	}
+	for _, rep := range c.addrs {
+		c.waitReady(t, rep, 2*time.Minute)
+	}
+	if *nReplicas > 1 {
+		// Replicas that started one after the other: wait for the
+		// rebalance that gives each a share of every topic.
+		replicas := map[messages.Service]int{messages.Zeros: *nReplicas, messages.Ones: *nReplicas}
+		testsystem.WaitShared(t, c.brokers, groupPrefix, replicas, 2*time.Minute)
 	}
 	return c
 }
@@ -241,12 +254,29 @@ func startCluster(t *testing.T) *cluster {
 // senders were killed to be aborted and dropped everywhere.
 const clearDeadline = 30 * time.Second
 
+// stagedSweep is how often a replica removes its staged files that no
+// upload needs (the service's defaultStagedSweep). With several replicas
+// per role, the replica that handles an upload's decision removes only its
+// own staged copy: one that staged the upload too (its chunk partition was
+// elsewhere than its events partition, as after a rebalance) keeps its copy
+// until its sweep.
+const stagedSweep = time.Minute
+
+// clearWait bounds the wait, after settling, until nothing is receiving or
+// staged: with replicas, up to one more staged-file sweep.
+func clearWait() time.Duration {
+	if *nReplicas > 1 {
+		return clearDeadline + stagedSweep
+	}
+	return clearDeadline
+}
+
 // leftover is what the services still have of uploads that never came
 // through: upload rows receiving, staged files and their bytes.
 type leftover struct {
 	receiving, files int
 	bytes            int64
-	clearedAfter     time.Duration // until none was left; -1: not within clearDeadline
+	clearedAfter     time.Duration // until none was left; -1: not within clearWait()
 }
 
 func (c *cluster) leftover(t *testing.T) leftover {
@@ -341,11 +371,11 @@ func dbURL(server, name string) string {
 
 var client = &http.Client{Timeout: 2 * time.Minute}
 
-func (c *cluster) waitReady(t testing.TB, role messages.Service, timeout time.Duration) {
+func (c *cluster) waitReady(t testing.TB, rep *replica, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		res, err := client.Get(c.urls[role] + "/readyz")
+		res, err := client.Get(rep.url + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -353,7 +383,7 @@ func (c *cluster) waitReady(t testing.TB, role messages.Service, timeout time.Du
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready within %s (%v)\n%s", role, timeout, err, c.services[role].logTail(40))
+			t.Fatalf("%s not ready within %s (%v)\n%s", rep.name, timeout, err, rep.p.logTail(40))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -361,7 +391,8 @@ func (c *cluster) waitReady(t testing.TB, role messages.Service, timeout time.Du
 
 // run makes the uploads while it injects faults on a schedule spread over
 // them: kill -9 of zeros, of ones and of the broker in turn (from a random
-// start), each restarted after a random pause. After each restart it measures
+// start; with replicas, each time the next replica of the role), each
+// restarted after a random pause. After each restart it measures
 // how soon every service answers a new upload 201 again (see recover).
 // Uploads go on until the last fault is done and recovered from, so every
 // fault meets uploads in flight.
@@ -418,13 +449,13 @@ func (c *cluster) run(t *testing.T, seed uint64, nUploads, nKills int) ([]*uploa
 			// Now and then it kills a service again while it starts, which
 			// counts as the next kill.
 			again := i+1 < len(positions) && r.IntN(5) == 0
-			done = c.faultService(t, r, messages.Service(target), begin, again)
+			done = c.faultService(t, r, c.replicaToKill(messages.Service(target), seed, fault), begin, again)
 			if again {
 				positions = positions[:len(positions)-1]
 			}
 		}
 		last := &done[len(done)-1]
-		last.served = c.recover(t, seed, fmt.Sprintf("kill -9 of %s at %.1fs", target, last.at.Seconds()), last.readyAt, record)
+		last.served = c.recover(t, seed, fmt.Sprintf("kill -9 of %s at %.1fs", last.who, last.at.Seconds()), last.readyAt, record)
 		kills = append(kills, done...)
 	}
 	killerDone.Store(true)
@@ -483,17 +514,22 @@ func countOnes(data []byte) (n uint64) {
 	return n
 }
 
-// upload makes upload n to a random service; if that one is down it tries
-// the other, as a client behind a load balancer would.
+// upload makes upload n to a random service (with replicas: to the next
+// process, round-robin over all of both roles); if that one is down it
+// tries the next, as a client behind a load balancer would.
 func (c *cluster) upload(seed uint64, n int) *upload {
 	data := content(seed, n)
 	r := rand.New(rand.NewPCG(seed, uint64(n)^0xA11CE))
-	u := newUpload(n, fmt.Sprintf("chaos-%06d.bin", n), data, messages.Services()[r.IntN(2)])
+	target := c.addrs[n%len(c.addrs)]
+	if *nReplicas == 1 {
+		target = c.addrs[r.IntN(2)] // zeros or ones
+	}
+	u := newUpload(n, fmt.Sprintf("chaos-%06d.bin", n), data, target)
 	c.send(u, data, true)
 	return u
 }
 
-func newUpload(n int, name string, data []byte, target messages.Service) *upload {
+func newUpload(n int, name string, data []byte, target *replica) *upload {
 	sum := sha256.Sum256(data)
 	ones := countOnes(data)
 	return &upload{n: n, name: name, size: len(data), sha: hex.EncodeToString(sum[:]),
@@ -501,18 +537,19 @@ func newUpload(n int, name string, data []byte, target messages.Service) *upload
 }
 
 // send posts the upload to its target and records the answer and how long
-// it took. With failover, a refused connection sends it to the other
-// service; without, the refusal is the answer.
+// it took. With failover, a refused connection sends it to the next process
+// (with one per role: the other service); without, the refusal is the
+// answer.
 func (c *cluster) send(u *upload, data []byte, failover bool) {
 	target := u.target
 	start := time.Now()
 	defer func() { u.took = time.Since(start) }()
 	for attempt := 0; ; attempt++ {
-		status, body, err := post(c.urls[target], u.name, data)
+		status, body, err := post(target.url, u.name, data)
 		switch {
 		case failover && isRefused(err) && attempt < 600:
 			u.refused++
-			target = target.Peer()
+			target = c.addrs[(target.index+1)%len(c.addrs)]
 			time.Sleep(50 * time.Millisecond)
 			continue
 		case isRefused(err):

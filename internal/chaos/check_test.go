@@ -76,6 +76,7 @@ type report struct {
 	strict                                                   bool     // nothing may be left receiving or staged
 	left                                                     leftover // what was still receiving or staged right after settling
 	held                                                     map[messages.Service][2]int64
+	replicas                                                 []*replica // with -chaos.replicas > 1: their work split
 	failures                                                 []string
 }
 
@@ -174,7 +175,7 @@ func (c *cluster) check(t *testing.T, uploads []*upload, strict bool) *report {
 				r.fail("lost: accepted upload %s (%d, id %s, %d bytes, keepers %v) is not held by %v", u.name, u.status, u.answer.ID, u.size, u.keepers, missing)
 			} else if st := c.uploadState(u); st != "placed" {
 				r.lost++
-				r.fail("lost: accepted upload %s (id %s) is held but its state at %s is %q", u.name, u.answer.ID, u.target, st)
+				r.fail("lost: accepted upload %s (id %s) is held but its state at %s is %q", u.name, u.answer.ID, u.target.name, st)
 			}
 			for _, h := range holders {
 				if h.id != u.answer.ID {
@@ -250,6 +251,7 @@ func (c *cluster) check(t *testing.T, uploads []*upload, strict bool) *report {
 			r.fail("totals: %s's GET /data says %d bytes in %d files and lists %d; the database has %d bytes in %d",
 				role, s.apiTotal, s.apiCount, len(s.apiFiles), s.totalSize, s.count)
 		}
+		c.checkReplicasAgree(t, r, role, s)
 		// Orphans.
 		for _, h := range s.files {
 			if !h.onDisk {
@@ -343,7 +345,7 @@ func (c *cluster) poisoned(t *testing.T) int {
 
 // uploadState asks the service that accepted an upload where it stands.
 func (c *cluster) uploadState(u *upload) string {
-	res, err := client.Get(c.urls[u.target] + "/data/uploads/" + u.answer.ID)
+	res, err := client.Get(u.target.url + "/data/uploads/" + u.answer.ID)
 	if err != nil {
 		return err.Error()
 	}
@@ -393,30 +395,9 @@ func (c *cluster) read(t *testing.T, role messages.Service) *serviceState {
 		t.Fatalf("%s totals: %v", role, err)
 	}
 
-	// The API, every page.
-	after := ""
-	for page := 0; ; page++ {
-		res, err := client.Get(c.urls[role] + "/data?limit=1000" + after)
-		if err != nil {
-			t.Fatalf("GET /data on %s: %v", role, err)
-		}
-		var v api.FileList
-		err = json.NewDecoder(res.Body).Decode(&v)
-		res.Body.Close()
-		if err != nil || res.StatusCode != http.StatusOK {
-			t.Fatalf("GET /data on %s: %d %v", role, res.StatusCode, err)
-		}
-		if page == 0 {
-			s.apiTotal, s.apiCount = v.TotalSize, v.Count
-		}
-		for id, f := range v.ListMetadata {
-			s.apiFiles[id] = f
-		}
-		if v.Next == nil {
-			break
-		}
-		after = "&after=" + *v.Next
-	}
+	// The API, every page, from the role's first replica (the others must
+	// list the same: checkReplicasAgree).
+	s.apiTotal, s.apiCount, s.apiFiles = listAPI(t, c.replicas[role][0])
 	for id, f := range s.files {
 		a, ok := s.apiFiles[id]
 		switch {
@@ -470,6 +451,36 @@ func (c *cluster) read(t *testing.T, role messages.Service) *serviceState {
 	return s
 }
 
+// listAPI reads GET /data of a process, every page: the totals of the
+// first page and the files of all.
+func listAPI(t *testing.T, rep *replica) (total, count int64, files map[string]api.File) {
+	t.Helper()
+	files = map[string]api.File{}
+	after := ""
+	for page := 0; ; page++ {
+		res, err := client.Get(rep.url + "/data?limit=1000" + after)
+		if err != nil {
+			t.Fatalf("GET /data on %s: %v", rep.name, err)
+		}
+		var v api.FileList
+		err = json.NewDecoder(res.Body).Decode(&v)
+		res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("GET /data on %s: %d %v", rep.name, res.StatusCode, err)
+		}
+		if page == 0 {
+			total, count = v.TotalSize, v.Count
+		}
+		for id, f := range v.ListMetadata {
+			files[id] = f
+		}
+		if v.Next == nil {
+			return total, count, files
+		}
+		after = "&after=" + *v.Next
+	}
+}
+
 func hashFile(path string) (string, int64, uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -514,7 +525,7 @@ func (r *report) print(t *testing.T, seed uint64, uploadTime, settleTime, total 
 	graceful, starting := 0, 0
 	var killed []string
 	for _, k := range r.kills {
-		what := k.target
+		what := k.who
 		switch {
 		case k.graceful:
 			graceful++
@@ -536,6 +547,11 @@ func (r *report) print(t *testing.T, seed uint64, uploadTime, settleTime, total 
 	b.WriteString("\n")
 	latencyTable(&b, r.all)
 	b.WriteString("\n")
+	if len(r.replicas) > 0 {
+		b.WriteString("messages handled per replica (baum_watermill_handler_execution_time_seconds_count by handler_name, summed over its runs):\n\n")
+		workSplitTable(&b, r.replicas)
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "accepted: %d, %d answered 201, %d answered 202; not accepted: %d unanswered (their service was killed; %d of them were placed in full anyway), %d refused with an error answer, %d gave up\n",
 		r.accepted, r.created, r.accepted-r.created, r.unanswered, r.unansweredStored, r.rejected, r.gaveUp)
 	fmt.Fprintf(&b, "of those, %d were probes of the recovery; kills: %d plain SIGKILL, %d during a graceful shutdown, %d while starting; %d upload attempts found their service down and went to the other\n",

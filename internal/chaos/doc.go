@@ -13,4 +13,11 @@
 //	go test -count=1 -v -run TestChaos ./internal/chaos -chaos -chaos.uploads=5000 -chaos.kills=30
 //
 // (`task chaos` runs the first; `task chaos -- -chaos.uploads=5000 -chaos.kills=30` the second.)
+//
+// With -chaos.replicas N it runs N processes of each role (zeros-1…N,
+// ones-1…N) on the role's one database and data directory, uploads
+// round-robin over all of them, kills one replica at a time, and also
+// prints how many messages each replica handled:
+//
+//	go test -count=1 -v -run '^TestChaos$' ./internal/chaos -chaos -chaos.replicas 2 -chaos.uploads 150 -chaos.kills 4
 package chaos

@@ -37,16 +37,20 @@ const probeBase = 10_000_000
 
 var probes atomic.Int64
 
-// faultService kills a service (now and then in the middle of a graceful
-// shutdown) and restarts it after a random pause; with again, it kills it a
-// second time while it starts. It returns the kills, the last one with the
-// time its restart took to be ready.
-func (c *cluster) faultService(t *testing.T, r *rand.Rand, role messages.Service, begin time.Time, again bool) []kill {
-	p := c.services[role]
-	k := kill{target: string(role), at: time.Since(begin), graceful: r.IntN(4) == 0}
+// faultService kills a service's process (now and then in the middle of a
+// graceful shutdown) and restarts it after a random pause; with again, it
+// kills it a second time while it starts. It returns the kills, the last one
+// with the time its restart took to be ready. With replicas, it first counts
+// what the process handled (its counters die with it).
+func (c *cluster) faultService(t *testing.T, r *rand.Rand, rep *replica, begin time.Time, again bool) []kill {
+	p := rep.p
+	k := kill{target: string(rep.role), who: rep.name, at: time.Since(begin), graceful: r.IntN(4) == 0}
 	var graceful time.Duration
 	if k.graceful {
 		graceful = time.Duration(20+r.IntN(400)) * time.Millisecond
+	}
+	if *nReplicas > 1 {
+		c.tally(rep)
 	}
 	p.kill(graceful)
 	kills := []kill{k}
@@ -58,8 +62,11 @@ func (c *cluster) faultService(t *testing.T, r *rand.Rand, role messages.Service
 	if again {
 		// Killed while reconciling its disk or joining its consumer groups.
 		time.Sleep(time.Duration(r.IntN(1500)) * time.Millisecond)
+		if *nReplicas > 1 {
+			c.tally(rep)
+		}
 		p.kill(0)
-		kills = append(kills, kill{target: string(role), at: time.Since(begin), starting: true})
+		kills = append(kills, kill{target: string(rep.role), who: rep.name, at: time.Since(begin), starting: true})
 		time.Sleep(time.Duration(r.IntN(500)) * time.Millisecond)
 		started = time.Now()
 		if err := p.start(); err != nil {
@@ -67,7 +74,7 @@ func (c *cluster) faultService(t *testing.T, r *rand.Rand, role messages.Service
 		}
 	}
 	last := &kills[len(kills)-1]
-	last.readyAt = c.readyAt(t, role, 2*time.Minute)
+	last.readyAt = c.readyAt(t, rep, 2*time.Minute)
 	last.measured, last.back = true, last.readyAt.Sub(started)
 	return kills
 }
@@ -76,7 +83,7 @@ func (c *cluster) faultService(t *testing.T, r *rand.Rand, role messages.Service
 // directory after a random pause. Its restart is ready when it accepts
 // connections again.
 func (c *cluster) faultBroker(t *testing.T, r *rand.Rand, begin time.Time) kill {
-	k := kill{target: brokerTarget, at: time.Since(begin)}
+	k := kill{target: brokerTarget, who: brokerTarget, at: time.Since(begin)}
 	c.broker.kill(0)
 	time.Sleep(time.Duration(r.IntN(1000)) * time.Millisecond)
 	started := time.Now()
@@ -100,14 +107,14 @@ func (c *cluster) faultBroker(t *testing.T, r *rand.Rand, begin time.Time) kill 
 	return k
 }
 
-// readyAt waits until the service answers /readyz with 200 and returns when
+// readyAt waits until the process answers /readyz with 200 and returns when
 // it first did (polled every 10 ms).
-func (c *cluster) readyAt(t *testing.T, role messages.Service, timeout time.Duration) time.Time {
+func (c *cluster) readyAt(t *testing.T, rep *replica, timeout time.Duration) time.Time {
 	t.Helper()
 	quick := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
 	for {
-		res, err := quick.Get(c.urls[role] + "/readyz")
+		res, err := quick.Get(rep.url + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -115,39 +122,39 @@ func (c *cluster) readyAt(t *testing.T, role messages.Service, timeout time.Dura
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready within %s (%v)\n%s", role, timeout, err, c.services[role].logTail(40))
+			t.Fatalf("%s not ready within %s (%v)\n%s", rep.name, timeout, err, rep.p.logTail(40))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// recover measures, for each service at once, how long after from it
-// answers a new upload 201: it sends small uploads one after the other (each
-// a new one, made after from), until one is answered 201. Every probe is
-// recorded with the other uploads, for the checks.
-func (c *cluster) recover(t *testing.T, seed uint64, what string, from time.Time, record func(*upload)) map[messages.Service]time.Duration {
-	out := map[messages.Service]time.Duration{}
+// recover measures, for each service process at once (every replica), how
+// long after from it answers a new upload 201: it sends small uploads one
+// after the other (each a new one, made after from), until one is answered
+// 201. Every probe is recorded with the other uploads, for the checks.
+func (c *cluster) recover(t *testing.T, seed uint64, what string, from time.Time, record func(*upload)) map[*replica]time.Duration {
+	out := map[*replica]time.Duration{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, role := range messages.Services() {
+	for _, rep := range c.addrs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, answers := c.probe(seed, role, from, record)
+			d, answers := c.probe(seed, rep, from, record)
 			mu.Lock()
-			out[role] = d
+			out[rep] = d
 			mu.Unlock()
-			t.Logf("recovery after %s: %s answered a new upload 201 after %s; the probes got %s", what, role, fmtWait(d), answers)
+			t.Logf("recovery after %s: %s answered a new upload 201 after %s; the probes got %s", what, rep.name, fmtWait(d), answers)
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-// probe sends new uploads to role until one is answered 201, and returns
+// probe sends new uploads to rep until one is answered 201, and returns
 // how long after from that was (-1: not within recoveryDeadline) and what
 // the probes were answered.
-func (c *cluster) probe(seed uint64, role messages.Service, from time.Time, record func(*upload)) (time.Duration, string) {
+func (c *cluster) probe(seed uint64, rep *replica, from time.Time, record func(*upload)) (time.Duration, string) {
 	answers := map[string]int{}
 	summary := func() string {
 		var parts []string
@@ -159,7 +166,7 @@ func (c *cluster) probe(seed uint64, role messages.Service, from time.Time, reco
 	for time.Since(from) < recoveryDeadline {
 		n := probeBase + int(probes.Add(1))
 		data := probeContent(seed, n)
-		u := newUpload(n, fmt.Sprintf("chaos-probe-%06d.bin", n-probeBase), data, role)
+		u := newUpload(n, fmt.Sprintf("chaos-probe-%06d.bin", n-probeBase), data, rep)
 		u.probe = true
 		c.send(u, data, false)
 		record(u)
@@ -196,8 +203,9 @@ func probeContent(seed uint64, n int) []byte {
 
 // recoveryTable prints, per fault target, how long the restarted process
 // took to be ready, and how long after that each service took to answer a
-// new upload 201 (max and p99 over the faults). It returns a failure for
-// every wait longer than maxRecovery, or that never ended.
+// new upload 201 (max and p99 over the faults, and over its replicas). It
+// returns a failure for every wait longer than maxRecovery, or that never
+// ended.
 func recoveryTable(b *strings.Builder, kills []kill) []string {
 	var failures []string
 	fmt.Fprintf(b, "| fault | times | ready after restart (max) | zeros serves again (max / p99) | ones serves again (max / p99) |\n")
@@ -210,12 +218,12 @@ func recoveryTable(b *strings.Builder, kills []kill) []string {
 				continue
 			}
 			back = append(back, k.back)
-			for _, role := range messages.Services() {
-				d := k.served[role]
-				served[role] = append(served[role], d)
+			for _, rep := range slices.SortedFunc(maps.Keys(k.served), func(a, b *replica) int { return a.index - b.index }) {
+				d := k.served[rep]
+				served[rep.role] = append(served[rep.role], d)
 				if d < 0 || d > *maxRecovery {
 					failures = append(failures, fmt.Sprintf("recovery: after kill -9 of %s at %.1fs, %s answered no new upload 201 for %s (limit %s)",
-						target, k.at.Seconds(), role, fmtWait(d), *maxRecovery))
+						k.who, k.at.Seconds(), rep.name, fmtWait(d), *maxRecovery))
 				}
 			}
 		}

@@ -100,19 +100,35 @@ func lag(client sarama.Client, admin sarama.ClusterAdmin, group, topic string) s
 // rebalance.
 func (s *System) WaitShared(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	config, err := s.Kafka.SaramaConfig()
+	replicas := map[messages.Service]int{}
+	for role, urls := range s.URLs {
+		replicas[role] = len(urls)
+	}
+	waitShared(t, s.Kafka, "baum", replicas, timeout)
+}
+
+// WaitShared is WaitShared for processes of the roles (replicas of each)
+// on brokers, with groupPrefix.
+func WaitShared(t testing.TB, brokers []string, groupPrefix string, replicas map[messages.Service]int, timeout time.Duration) {
+	t.Helper()
+	waitShared(t, kafka.Config{Brokers: brokers}, groupPrefix, replicas, timeout)
+}
+
+func waitShared(t testing.TB, kcfg kafka.Config, groupPrefix string, replicas map[messages.Service]int, timeout time.Duration) {
+	t.Helper()
+	config, err := kcfg.SaramaConfig()
 	if err != nil {
 		t.Fatalf("shared: %v", err)
 	}
-	admin, err := sarama.NewClusterAdmin(s.Kafka.Brokers, config)
+	admin, err := sarama.NewClusterAdmin(kcfg.Brokers, config)
 	if err != nil {
 		t.Fatalf("shared: %v", err)
 	}
 	defer admin.Close()
 	Eventually(t, timeout, func() string {
-		for role, urls := range s.URLs {
+		for role, n := range replicas {
 			for handler, topic := range handlerTopics {
-				if msg := shared(admin, messaging.GroupName("baum", role, handler), topic, len(urls)); msg != "" {
+				if msg := shared(admin, messaging.GroupName(groupPrefix, role, handler), topic, n); msg != "" {
 					return msg
 				}
 			}
