@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
@@ -101,6 +102,13 @@ func (l *ChunkLog) connect() (sarama.Client, error) {
 		return nil, err
 	}
 	sc.Consumer.Return.Errors = true
+	// A read ends by closing its partition consumer, which waits for the
+	// fetch in flight; at the end of the log the broker holds a fetch up
+	// to MaxWaitTime (Sarama's default 500 ms) for new records. Each read
+	// took 600 ms so (TestChunkLogReadsAnUploadBackFromItsFirstChunk), one
+	// after the other on an events partition after a rebalance: the chaos
+	// test's recovery stalled for seconds on them.
+	sc.Consumer.MaxWaitTime = 10 * time.Millisecond
 	client, err := sarama.NewClient(l.config.Brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", l.config.Describe(), err)

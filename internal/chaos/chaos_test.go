@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/baum-store/baum/handlers/http/api"
+	"github.com/baum-store/baum/internal/s3test"
 	"github.com/baum-store/baum/internal/testsystem"
 	"github.com/baum-store/baum/messages"
 )
@@ -40,6 +41,7 @@ var (
 	seedFlag  = flag.Uint64("chaos.seed", 0, "random seed of contents and kill schedule (0 picks one; it is printed)")
 	withRace  = flag.Bool("chaos.race", false, "build the binary with the race detector (a race then crashes a service and fails the run)")
 	keepData  = flag.Bool("chaos.keep", false, "keep the data directory and the databases for inspection")
+	storage   = flag.String("chaos.storage", "dir", "where the services keep stored files: dir (their data directories) or s3 (a Versity S3 gateway started for the run: one bucket, a prefix per role)")
 	sweep     = flag.Bool("chaos.sweep", false, "after settling, also wait for the stalled-upload sweep to fail any upload still receiving (none should be: a killed service aborts at its next start the uploads it died sending)")
 )
 
@@ -105,6 +107,12 @@ type cluster struct {
 	replicas map[messages.Service][]*replica
 	addrs    []*replica
 	dataDirs map[messages.Service]string
+	// storedDirs hold each role's stored files: <data dir>/files/<xx>/<id>,
+	// or with -chaos.storage s3 the gateway's directory of the role's
+	// prefix, <bucket>/<role>/<id> (its posix backend keeps an object as a
+	// file under its key).
+	storedDirs map[messages.Service]string
+	flatStored bool
 	// env is what a role's replicas share: database, data directory and
 	// the rest (each adds its port and instance).
 	env map[messages.Service][]string
@@ -184,7 +192,7 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{dir: dir, dbPrefix: "baumchaos_" + randomHex(5), replicas: map[messages.Service][]*replica{},
-		dataDirs: map[messages.Service]string{}, env: map[messages.Service][]string{}}
+		dataDirs: map[messages.Service]string{}, storedDirs: map[messages.Service]string{}, env: map[messages.Service][]string{}}
 	t.Cleanup(func() {
 		for _, p := range c.all() {
 			if p != nil {
@@ -233,6 +241,7 @@ func startCluster(t *testing.T) *cluster {
 			"BAUM_LOG_LEVEL=info",
 		}
 	}
+	c.useStorage(t)
 	for i := range *nReplicas {
 		for _, role := range messages.Services() {
 			c.startReplica(t, bin, role, i)
@@ -603,4 +612,27 @@ func randomHex(n int) string {
 		b[i] = byte(rand.Uint32())
 	}
 	return hex.EncodeToString(b)
+}
+
+// useStorage sets where the services keep stored files (-chaos.storage).
+func (c *cluster) useStorage(t *testing.T) {
+	t.Helper()
+	switch *storage {
+	case "dir":
+		for _, role := range messages.Services() {
+			c.storedDirs[role] = filepath.Join(c.dataDirs[role], "files")
+		}
+	case "s3":
+		srv := s3test.Start(t)
+		bucket := srv.Bucket(t)
+		c.flatStored = true
+		for _, role := range messages.Services() {
+			for k, v := range srv.Env(bucket) {
+				c.env[role] = append(c.env[role], k+"="+v)
+			}
+			c.storedDirs[role] = filepath.Join(srv.Dir, bucket, string(role))
+		}
+	default:
+		t.Fatalf("-chaos.storage %q: want dir or s3", *storage)
+	}
 }

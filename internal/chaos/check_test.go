@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -410,7 +411,8 @@ func (c *cluster) read(t *testing.T, role messages.Service) *serviceState {
 		}
 	}
 
-	// The disk: data/<role>/staging/<instance>/<id> and data/<role>/files/<xx>/<id>.
+	// The disk: data/<role>/staging/<instance>/<id> and the stored files
+	// (c.storedDirs).
 	dir := c.dataDirs[role]
 	entries, err := stagedFiles(dir)
 	if err != nil {
@@ -421,12 +423,18 @@ func (c *cluster) read(t *testing.T, role messages.Service) *serviceState {
 			s.staged = append(s.staged, e.Name())
 		}
 	}
-	err = filepath.WalkDir(filepath.Join(dir, "files"), func(path string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
+	err = filepath.WalkDir(c.storedDirs[role], func(path string, e fs.DirEntry, err error) error {
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && path == c.storedDirs[role]:
+			return nil // nothing stored yet (a bucket's prefix is made by its first object)
+		case err != nil || e.IsDir():
 			return err
 		}
 		id := e.Name()
-		if len(id) < 2 || filepath.Base(filepath.Dir(path)) != id[len(id)-2:] {
+		if c.flatStored && strings.HasPrefix(id, ".") {
+			return nil // the gateway's own files
+		}
+		if len(id) < 2 || !c.flatStored && filepath.Base(filepath.Dir(path)) != id[len(id)-2:] {
 			s.misfiled = append(s.misfiled, path)
 			return nil
 		}

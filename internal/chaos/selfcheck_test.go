@@ -38,7 +38,12 @@ func TestChaosCheckCatchesBreaches(t *testing.T) {
 		t.Fatalf("only %d uploads placed in zeros alone; need 5", len(zeros))
 	}
 	dir := c.dataDirs[messages.Zeros]
-	stored := func(id string) string { return filepath.Join(dir, "files", id[len(id)-2:], id) }
+	stored := func(id string) string {
+		if c.flatStored {
+			return filepath.Join(c.storedDirs[messages.Zeros], id)
+		}
+		return filepath.Join(c.storedDirs[messages.Zeros], id[len(id)-2:], id)
+	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dbURL(testsystem.PostgresURL(), c.dbPrefix+"_zeros"))
 	if err != nil {
