@@ -216,8 +216,14 @@ func TestAnUploadSurvivesItsPartitionMovingToAnotherReplica(t *testing.T) {
 	if res := getFrom(t, other, "/data/"+id+"/content"); !bytes.Equal(res.Body, data) {
 		t.Fatalf("served %d bytes, want the %d sent", len(res.Body), len(data))
 	}
-	if !strings.Contains(sys.Logs.String(), "staged from the log what another replica staged") {
-		t.Error("the remaining replica did not stage the first chunks from the log")
+	if logs := sys.Logs.String(); !strings.Contains(logs, "staged from the log what another replica staged") {
+		var mine []string
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, id) && !strings.Contains(line, `"http request"`) {
+				mine = append(mine, line)
+			}
+		}
+		t.Errorf("the remaining replica did not stage the first chunks from the log; the upload's log lines:\n%s", strings.Join(mine, "\n"))
 	}
 }
 

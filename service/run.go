@@ -17,12 +17,16 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { routerErr <- s.router.Run(context.WithoutCancel(ctx)) }()
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- s.http.Serve(s.listener) }()
-	go s.ready.watchKafka(ctx, 2*time.Second)
-	go s.sweepStalled(ctx)
-	go s.sweepStaged(ctx)
+	// The background work ends before the adapters close, however Run ends
+	// (a router or HTTP failure too, not only ctx).
+	bg, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	go s.ready.watchKafka(bg, 2*time.Second)
+	go s.sweepStalled(bg)
+	go s.sweepStaged(bg)
 	// Changes other replicas commit wake this one's waits (they read them).
-	go postgres.Listen(ctx, s.pool, s.config.Instance, s.notifier.Notify)
-	go s.watchTokens(ctx, tokenFileInterval)
+	go postgres.Listen(bg, s.pool, s.config.Instance, s.notifier.Notify)
+	go s.watchTokens(bg, tokenFileInterval)
 	if n := s.app.Commands.SendUpload.AbortLeft(); n > 0 {
 		s.log.Warn("aborting the uploads an earlier run died while sending", "count", n)
 	}
@@ -37,6 +41,7 @@ func (s *Service) Run(ctx context.Context) error {
 	case err := <-httpErr:
 		runErr = fmt.Errorf("HTTP server stopped: %w", err)
 	}
+	stopBackground()
 	s.stop(routerErr)
 	return runErr
 }

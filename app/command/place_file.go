@@ -86,15 +86,17 @@ func (h *PlaceFileHandler) Handle(ctx context.Context, e *messages.BitsCounted) 
 		p, err = h.decide(ctx, u, e, files, ahead)
 		return err
 	})
-	if err != nil || ahead && !p.promoted && !p.kept {
-		// Stored, but the metadata did not commit (or the count, looked at
-		// again under the lock, did not keep it here after all).
-		if (p.promoted || ahead) && !p.kept { // a file held here before stays
-			h.unstore(ctx, e.UploadID)
-		}
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		// The stored copy stays: whether the transaction committed is not
+		// known, another replica may have committed the same file under the
+		// same name meanwhile, and the count delivered again finds it
+		// stored. Start-up repair removes it if no placement ever commits.
+		return err
+	}
+	if ahead && !p.promoted && !p.kept {
+		// Committed, and the count, looked at again under the lock, did not
+		// keep it here after all (failed or deleted meanwhile).
+		h.unstore(ctx, e.UploadID)
 	}
 	return h.act(ctx, e, p)
 }

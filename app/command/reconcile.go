@@ -86,6 +86,13 @@ func (h ReconcileHandler) reconcileStored(ctx context.Context, held map[string]b
 		if held[f.ID] || time.Since(f.Written) < h.grace {
 			continue
 		}
+		// Held since the snapshot? A live replica may have committed it
+		// while a long listing ran.
+		if u, err := uploadOrNil(ctx, h.uploads, f.ID); err != nil {
+			return nil, err
+		} else if u != nil && u.Kept {
+			continue
+		}
 		if err := h.disk.RemoveStored(ctx, f.ID); err != nil {
 			return nil, err
 		}

@@ -28,14 +28,17 @@ func (h *PlaceFileHandler) storeFromLog(ctx context.Context, u *domain.Upload) e
 	}()
 	err := h.disk.WriteStored(ctx, u.ID, pr, u.Size)
 	pr.CloseWithError(errors.New("storage stopped reading"))
-	if rerr := <-read; rerr != nil {
+	rerr := <-read
+	if err == nil && rerr != nil {
+		// Stored, then found not to be the file counted (storage took its
+		// size in bytes before the check at the end failed the read).
+		h.removeUnlessKept(ctx, u.ID)
+	}
+	if rerr != nil {
 		err = rerr
 	}
 	if err == nil {
 		return nil
-	}
-	if rerr := h.disk.RemoveStored(ctx, u.ID); rerr != nil {
-		h.log.WarnContext(ctx, "cannot remove a partly stored file; a later start removes it", "upload_id", u.ID, "error", rerr)
 	}
 	if errors.Is(err, domain.ErrNotStaged) {
 		h.log.ErrorContext(ctx, "decided to keep a file the log no longer has whole", "upload_id", u.ID, "error", err)
@@ -71,4 +74,17 @@ func (h *PlaceFileHandler) copyFromLog(ctx context.Context, u *domain.Upload, w 
 			domain.ErrNotStaged, at, sum, u.ID, u.Size, u.SHA256)
 	}
 	return nil
+}
+
+// removeUnlessKept removes a stored file that is not the one counted,
+// unless the upload's record says it is held: another replica committed
+// the right bytes under the same name meanwhile. A write that failed left
+// nothing under the name (WriteStored never exposes part of a file).
+func (h *PlaceFileHandler) removeUnlessKept(ctx context.Context, id string) {
+	if u, err := uploadOrNil(ctx, h.uploads, id); err != nil || u != nil && u.Kept {
+		return
+	}
+	if err := h.disk.RemoveStored(ctx, id); err != nil {
+		h.log.WarnContext(ctx, "cannot remove a stored file that is not the one counted; a later start removes it", "upload_id", id, "error", err)
+	}
 }

@@ -2,10 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/baum-store/baum/app/domain"
@@ -69,9 +73,12 @@ func listen(ctx context.Context, pool *pgxpool.Pool, instance string, changed fu
 		return err
 	}
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		n, err := waitForNotification(ctx, conn)
 		if err != nil {
 			return err
+		}
+		if n == nil {
+			continue // quiet, and the connection answers
 		}
 		from, ids, ok := strings.Cut(n.Payload, " ")
 		if !ok || from == instance {
@@ -83,4 +90,33 @@ func listen(ctx context.Context, pool *pgxpool.Pool, instance string, changed fu
 			}
 		}
 	}
+}
+
+// listenIdle is how long a listening connection may stay silent before it
+// is asked whether it is still there: a connection whose peer vanished
+// without a reset (a network cut, a failover) would otherwise wait until
+// TCP keepalive gives up, most of an hour, while the waits of this replica
+// hear of other replicas' commits only through their poll.
+var listenIdle atomic.Int64 // a time.Duration; 30 s (init), tests shorten it
+
+func init() { listenIdle.Store(int64(30 * time.Second)) }
+
+// waitForNotification waits up to listenIdle for a notification; after a
+// silence it checks the connection with a query and returns nil, nil if
+// it answers. A timeout leaves a pgx connection usable (only other errors
+// close it).
+func waitForNotification(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
+	idle := time.Duration(listenIdle.Load())
+	wctx, cancel := context.WithTimeout(ctx, idle)
+	n, err := conn.WaitForNotification(wctx)
+	cancel()
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return n, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, min(idle, 5*time.Second))
+	defer cancel()
+	if _, err := conn.Exec(pctx, "SELECT 1"); err != nil {
+		return nil, fmt.Errorf("listening connection: %w", err)
+	}
+	return nil, nil
 }

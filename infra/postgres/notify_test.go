@@ -39,8 +39,12 @@ func TestReplicasHearOfEachOthersCommits(t *testing.T) {
 	a := postgres.NewStore(pool, postgres.StoreConfig{Instance: "a"})
 	b := postgres.NewStore(pool, postgres.StoreConfig{Instance: "b"})
 	heardByB := make(chan string, 16)
+	// The listening connection is checked after every 50 ms of silence
+	// (30 s in production): a check leaves it listening.
+	defer postgres.SetListenIdle(50 * time.Millisecond)()
 	go postgres.Listen(ctx, pool, "b", func(id string) { heardByB <- id })
 	waitListening(t, pool)
+	time.Sleep(300 * time.Millisecond)
 
 	byA, byB := uuid.NewString(), uuid.NewString()
 	change := func(s *postgres.Store, id string, kept bool) {
