@@ -150,7 +150,8 @@ func (b *bench) addBig(part string, runs int, withBaseline bool, s *bigSeries) {
 }
 
 // captureProfiles writes CPU profiles of the processes (their profilers are
-// on) while the big upload runs.
+// on) while the big upload runs, and profiles of what they allocated
+// meanwhile (Go's delta allocs profile over the same seconds).
 func (b *bench) captureProfiles(ctx context.Context, procs []*proc, seconds int, phase string) {
 	os.MkdirAll(b.profile, 0o755)
 	var wg sync.WaitGroup
@@ -158,29 +159,32 @@ func (b *bench) captureProfiles(ctx context.Context, procs []*proc, seconds int,
 		if p.pprof == "" {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.pprof, seconds)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			res, err := client.Do(req)
-			if err != nil {
-				b.logf("profile of %s: %v", p.name, err)
-				return
-			}
-			defer res.Body.Close()
-			path := filepath.Join(b.profile, p.name+"."+phase+".cpu.pprof")
-			f, err := os.Create(path)
-			if err != nil {
-				b.logf("profile of %s: %v", p.name, err)
-				return
-			}
-			defer f.Close()
-			f.ReadFrom(res.Body)
-			b.logf("profile of %s: %s (go tool pprof -top %s %s)", p.name, path, b.bin, path)
-		}()
+		wg.Go(func() { b.fetchProfile(ctx, p, "profile", seconds, phase+".cpu") })
+		wg.Go(func() { b.fetchProfile(ctx, p, "allocs", seconds, phase+".allocs") })
 	}
 	wg.Wait()
+}
+
+// fetchProfile writes one profile of p, /debug/pprof/<kind>?seconds=N,
+// to <profile dir>/<name>.<suffix>.pprof.
+func (b *bench) fetchProfile(ctx context.Context, p *proc, kind string, seconds int, suffix string) {
+	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", p.pprof, kind, seconds)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	res, err := client.Do(req)
+	if err != nil {
+		b.logf("%s profile of %s: %v", kind, p.name, err)
+		return
+	}
+	defer res.Body.Close()
+	path := filepath.Join(b.profile, p.name+"."+suffix+".pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		b.logf("%s profile of %s: %v", kind, p.name, err)
+		return
+	}
+	defer f.Close()
+	f.ReadFrom(res.Body)
+	b.logf("%s profile of %s: %s (go tool pprof -top %s %s)", kind, p.name, path, b.bin, path)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
