@@ -111,7 +111,8 @@ func (s *Service) connect(ctx context.Context, reg *metrics.Registry, opts []Opt
 	notifier := domain.NewNotifier()
 	store := postgres.NewStore(s.pool, notifier.Committed)
 	reg.WatchTotals(store.Totals)
-	disk, err := storage.OpenWithConfig(storage.Config{Dir: s.config.DataDir, Instance: s.config.Instance})
+	disk, err := storage.OpenWithConfig(storage.Config{Dir: s.config.DataDir, Instance: s.config.Instance,
+		DirectWrites: s.config.SyncStaged})
 	if err != nil {
 		return Adapters{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
 
 	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
@@ -36,6 +37,9 @@ type Disk struct {
 	// on every upload (docs/benchmarks.md).
 	syncs  *atomic.Int64
 	syncer *syncer
+	// direct, with Config.DirectWrites, keeps the aligned buffers of
+	// direct writes (see direct.go); nil writes through the page cache.
+	direct *directBuffers
 }
 
 // Config configures a Disk.
@@ -45,6 +49,11 @@ type Config struct {
 	// Instance names this replica: it stages in staging/<Instance>. Empty:
 	// in staging itself (one process on the directory, as in tests).
 	Instance string
+	// DirectWrites writes a staged file from its second chunk on with
+	// O_DIRECT, bypassing the page cache (see direct.go), where the
+	// filesystem supports it. For a service that flushes each staged file
+	// before counting it (BAUM_FSYNC).
+	DirectWrites bool
 }
 
 // Open prepares dir (creating it and its subdirectories) and returns its
@@ -77,6 +86,9 @@ func OpenWithConfig(c Config) (*Disk, error) {
 		}
 	}
 	d.syncer = &syncer{root: c.Dir, calls: func() { d.syncs.Add(1) }}
+	if c.DirectWrites {
+		d.direct = newDirectBuffers(2)
+	}
 	return d, nil
 }
 
@@ -130,25 +142,76 @@ func (d *Disk) OpenStaged(id string) (command.StagedFile, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return stagedFile{f, d.syncer}, nil
+	s := &stagedFile{f: f, syncer: d.syncer}
+	if d.direct != nil {
+		if s.end, err = s.Size(); err != nil {
+			f.Close()
+			return nil, err
+		}
+		s.direct = openDirect(d.stagedPath(id), d.direct)
+	}
+	return s, nil
 }
 
 // Syncs reports how many fsync calls the disk has made.
 func (d *Disk) Syncs() int64 { return d.syncs.Load() }
 
+// stagedFile is a staged file open for appending: through the page cache,
+// or with direct set, its aligned parts past the first chunk with O_DIRECT.
 type stagedFile struct {
 	f      *os.File
 	syncer *syncer
+	direct *directFile
+	end    int64 // the file's size, kept with direct
 }
 
-func (s stagedFile) Write(p []byte) (int, error) {
-	n, err := s.f.Write(p)
+func (s *stagedFile) Write(p []byte) (int, error) {
+	if s.direct == nil || s.end == 0 {
+		n, err := s.appendBuffered(p)
+		return n, wrap(err)
+	}
+	n, err := s.writeSplit(p)
+	if errors.Is(err, unix.EINVAL) {
+		// The filesystem refused the alignment: on through the page cache.
+		s.direct.close()
+		s.direct = nil
+		m, berr := s.appendBuffered(p[n:])
+		n, err = n+m, berr
+	}
 	return n, wrap(err)
 }
 
-func (s stagedFile) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
+// writeSplit writes p at the end of the file: the head up to the next
+// 4 KiB boundary and the tail past the last one through the page cache,
+// the aligned middle with O_DIRECT.
+func (s *stagedFile) writeSplit(p []byte) (int, error) {
+	head := min(int((directAlign-s.end%directAlign)%directAlign), len(p))
+	n, err := s.appendBuffered(p[:head])
+	if err != nil {
+		return n, err
+	}
+	if mid := (len(p) - head) / directAlign * directAlign; mid > 0 {
+		m, err := s.direct.writeAt(p[head:head+mid], s.end)
+		s.end += int64(m)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	m, err := s.appendBuffered(p[n:])
+	return n + m, err
+}
 
-func (s stagedFile) Size() (int64, error) {
+// appendBuffered appends p through the page cache (the file is O_APPEND).
+func (s *stagedFile) appendBuffered(p []byte) (int, error) {
+	n, err := s.f.Write(p)
+	s.end += int64(n)
+	return n, err
+}
+
+func (s *stagedFile) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
+
+func (s *stagedFile) Size() (int64, error) {
 	fi, err := s.f.Stat()
 	if err != nil {
 		return 0, err
@@ -156,12 +219,24 @@ func (s stagedFile) Size() (int64, error) {
 	return fi.Size(), nil
 }
 
-func (s stagedFile) Truncate(size int64) error { return wrap(s.f.Truncate(size)) }
-func (s stagedFile) Close() error              { return s.f.Close() }
+func (s *stagedFile) Truncate(size int64) error {
+	if err := s.f.Truncate(size); err != nil {
+		return wrap(err)
+	}
+	s.end = size
+	return nil
+}
+
+func (s *stagedFile) Close() error {
+	if s.direct != nil {
+		s.direct.close()
+	}
+	return s.f.Close()
+}
 
 // Sync flushes the staged file, with the files other handlers flush at the
 // same time.
-func (s stagedFile) Sync() error { return s.syncer.sync(s.f) }
+func (s *stagedFile) Sync() error { return s.syncer.sync(s.f) }
 
 // RemoveStaged implements command.Disk.
 func (d *Disk) RemoveStaged(id string) error {
