@@ -88,8 +88,10 @@ type Sender struct {
 	// chunks on their way and the one being read). A free list and not a
 	// sync.Pool: a pool is emptied by every garbage collection, which under
 	// a soft memory limit runs every few chunks of a large upload, so most
-	// chunks allocated (and zeroed) a buffer anew.
+	// chunks allocated (and zeroed) a buffer anew. Uploads at once need
+	// more: those past the free list go to the pool, as before.
 	free chan *[]byte
+	pool sync.Pool
 }
 
 // NewSender returns a Sender that sends through bus.
@@ -236,17 +238,20 @@ func (s *Sender) buffer() *[]byte {
 		return b
 	default:
 	}
+	if b, ok := s.pool.Get().(*[]byte); ok {
+		return b
+	}
 	b := make([]byte, s.config.ChunkSize)
 	return &b
 }
 
-// release keeps the buffer of an acknowledged chunk for a later one, or
-// leaves it to the garbage collector once InFlight+1 are kept (uploads at
-// once need more, but an idle service keeps no more than that).
+// release keeps the buffer of an acknowledged chunk for a later one: on
+// the free list, or once InFlight+1 are kept there, in the pool.
 func (s *Sender) release(buf *[]byte) {
 	select {
 	case s.free <- buf:
 	default:
+		s.pool.Put(buf)
 	}
 }
 
