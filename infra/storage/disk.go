@@ -142,31 +142,36 @@ func (d *Disk) OpenStaged(id string) (command.StagedFile, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	s := &stagedFile{f: f, syncer: d.syncer}
-	if d.direct != nil {
-		if s.end, err = s.Size(); err != nil {
-			f.Close()
-			return nil, err
-		}
-		s.direct = openDirect(d.stagedPath(id), d.direct)
-	}
-	return s, nil
+	return &stagedFile{f: f, syncer: d.syncer, path: d.stagedPath(id), bufs: d.direct}, nil
 }
 
 // Syncs reports how many fsync calls the disk has made.
 func (d *Disk) Syncs() int64 { return d.syncs.Load() }
 
 // stagedFile is a staged file open for appending: through the page cache,
-// or with direct set, its aligned parts past the first chunk with O_DIRECT.
+// or with bufs set, its aligned parts past the first chunk with O_DIRECT
+// (a second descriptor, opened at the first write past the start: a file
+// of one chunk costs no more system calls than before).
 type stagedFile struct {
 	f      *os.File
 	syncer *syncer
-	direct *directFile
-	end    int64 // the file's size, kept with direct
+	path   string
+	bufs   *directBuffers
+	direct *directFile // nil until opened, or where refused
+	tried  bool        // direct was opened, or refused
+	end    int64       // the file's size, with bufs, once known
+	known  bool
 }
 
 func (s *stagedFile) Write(p []byte) (int, error) {
-	if s.direct == nil || s.end == 0 {
+	if s.bufs != nil && !s.known {
+		end, err := s.Size()
+		if err != nil {
+			return 0, err
+		}
+		s.end, s.known = end, true
+	}
+	if s.bufs == nil || s.end == 0 || !s.openDirect() {
 		n, err := s.appendBuffered(p)
 		return n, wrap(err)
 	}
@@ -179,6 +184,15 @@ func (s *stagedFile) Write(p []byte) (int, error) {
 		n, err = n+m, berr
 	}
 	return n, wrap(err)
+}
+
+// openDirect opens the direct descriptor once, and reports whether there is one.
+func (s *stagedFile) openDirect() bool {
+	if !s.tried {
+		s.tried = true
+		s.direct = openDirect(s.path, s.bufs)
+	}
+	return s.direct != nil
 }
 
 // writeSplit writes p at the end of the file: the head up to the next
@@ -223,7 +237,7 @@ func (s *stagedFile) Truncate(size int64) error {
 	if err := s.f.Truncate(size); err != nil {
 		return wrap(err)
 	}
-	s.end = size
+	s.end, s.known = size, true
 	return nil
 }
 
