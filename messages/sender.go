@@ -83,7 +83,15 @@ func (c SenderConfig) Validate() error {
 type Sender struct {
 	bus    CommandSender
 	config SenderConfig
-	bufs   sync.Pool // of *[]byte of ChunkSize, with ReuseBuffers
+	// free holds, with ReuseBuffers, the buffers acknowledged chunks left,
+	// ChunkSize each: at most InFlight+1, what one upload keeps busy (the
+	// chunks on their way and the one being read). A free list and not a
+	// sync.Pool: a pool is emptied by every garbage collection, which under
+	// a soft memory limit runs every few chunks of a large upload, so most
+	// chunks allocated (and zeroed) a buffer anew. Uploads at once need
+	// more: those past the free list go to the pool, as before.
+	free chan *[]byte
+	pool sync.Pool
 }
 
 // NewSender returns a Sender that sends through bus.
@@ -96,9 +104,8 @@ func NewSender(bus CommandSender, config SenderConfig) (*Sender, error) {
 		return nil, errors.New("missing command bus")
 	}
 	s := &Sender{bus: bus, config: config}
-	s.bufs.New = func() any {
-		b := make([]byte, config.ChunkSize)
-		return &b
+	if config.ReuseBuffers {
+		s.free = make(chan *[]byte, config.InFlight+1)
 	}
 	return s, nil
 }
@@ -168,7 +175,7 @@ func (s *Sender) Send(ctx context.Context, f File, r io.Reader) (Sent, error) {
 	}
 	p := newPipeline(s.bus, s.config.InFlight)
 	if s.config.ReuseBuffers {
-		p.done = func(buf *[]byte) { s.bufs.Put(buf) }
+		p.done = s.release
 	}
 	hash := sha256.New()
 	br := bufio.NewReaderSize(r, 16)
@@ -226,11 +233,26 @@ func (s *Sender) chunk(f File, index int, offset int64, data []byte) StoreChunk 
 // buffer returns a chunk buffer: a fresh one, or with ReuseBuffers one an
 // acknowledged chunk left.
 func (s *Sender) buffer() *[]byte {
-	if s.config.ReuseBuffers {
-		return s.bufs.Get().(*[]byte)
+	select {
+	case b := <-s.free: // never ready without ReuseBuffers: a nil channel
+		return b
+	default:
+	}
+	if b, ok := s.pool.Get().(*[]byte); ok {
+		return b
 	}
 	b := make([]byte, s.config.ChunkSize)
 	return &b
+}
+
+// release keeps the buffer of an acknowledged chunk for a later one: on
+// the free list, or once InFlight+1 are kept there, in the pool.
+func (s *Sender) release(buf *[]byte) {
+	select {
+	case s.free <- buf:
+	default:
+		s.pool.Put(buf)
+	}
 }
 
 // pipeline keeps up to InFlight chunks of one upload on their way to the

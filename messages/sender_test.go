@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+	"unsafe"
 
 	"github.com/baum-store/baum/messages"
 )
@@ -307,5 +309,54 @@ func TestAbortRetryingBacksOffUntilTheAbortGetsThrough(t *testing.T) {
 	attempts, err = s.AbortRetrying(ctx, "0193c5f0-0000-7000-8000-000000000002", "x", nil)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "run out of available brokers") || attempts != 1 {
 		t.Errorf("%d attempts, %v; want the last failure and the deadline", attempts, err)
+	}
+}
+
+// gcBus acknowledges every chunk at once, after two garbage collections
+// (which empty any sync.Pool), and records which buffers the chunks came in.
+type gcBus struct {
+	mu      sync.Mutex
+	buffers map[*byte]bool
+	data    [][]byte
+}
+
+func (b *gcBus) Send(ctx context.Context, cmd any) error {
+	c := cmd.(messages.StoreChunk)
+	b.mu.Lock()
+	b.buffers[unsafe.SliceData(c.Data)] = true
+	b.data = append(b.data, bytes.Clone(c.Data))
+	b.mu.Unlock()
+	messages.NotifyQueued(ctx)
+	runtime.GC()
+	runtime.GC()
+	return nil
+}
+
+// TestSenderReusesItsBuffersAcrossGarbageCollections: with ReuseBuffers, a
+// large upload (and the next one) goes through InFlight+1 chunk buffers
+// however often the collector runs, as it does every few chunks under the
+// services' soft memory limit; a buffer pool emptied by each collection
+// allocated most chunks anew.
+func TestSenderReusesItsBuffersAcrossGarbageCollections(t *testing.T) {
+	bus := &gcBus{buffers: map[*byte]bool{}}
+	s, err := messages.NewSender(bus, messages.SenderConfig{ChunkSize: 1000, InFlight: 3, ReuseBuffers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 40_500) // 41 chunks
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	for upload := range 2 {
+		bus.data = nil
+		if _, err := s.Send(context.Background(), messages.File{Name: "f"}, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(bytes.Join(bus.data, nil), data) {
+			t.Fatalf("upload %d: the chunks do not add up to the file", upload)
+		}
+	}
+	if n := len(bus.buffers); n > 4 {
+		t.Fatalf("82 chunks came in %d buffers; want at most InFlight+1 = 4", n)
 	}
 }

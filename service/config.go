@@ -172,7 +172,7 @@ var serviceVars = []envVar{
 		}},
 	{"BAUM_UPLOAD_WAIT", "How long POST /data/upload waits for the placement, and DELETE /data/{id} for the delete, before answering 202 (per request: `?wait=`).", fixed("30s"),
 		func(c *Config, v string) (err error) { c.UploadWait, err = time.ParseDuration(v); return }},
-	{"BAUM_FSYNC", "Flush each staged file to disk before its bit count is published (durable against power loss).", fixed("true"),
+	{"BAUM_FSYNC", "Flush each staged file to disk before its bit count is published (durable against power loss); a staged file is then written past its first chunk with O_DIRECT, bypassing the page cache.", fixed("true"),
 		func(c *Config, v string) (err error) { c.SyncStaged, err = strconv.ParseBool(v); return }},
 	{"BAUM_STALLED_UPLOAD_AFTER", "An upload whose chunks stop arriving for this long fails and its staged bytes are removed.", fixed("1h"),
 		func(c *Config, v string) (err error) { c.StalledAfter, err = time.ParseDuration(v); return }},

@@ -178,6 +178,10 @@ func TestAnUploadSurvivesItsPartitionMovingToAnotherReplica(t *testing.T) {
 		sent <- err
 	}()
 	<-gate.paused
+	// The first chunks handled and their offsets committed: the replica
+	// that gets the partition starts at the next chunk (otherwise it may
+	// get them again from Kafka and never need the log).
+	sys.WaitSettled(t, 30*time.Second)
 	// Which replica of zeros stages it: stop that one.
 	var staging *service.Service
 	testsystem.Eventually(t, 30*time.Second, func() string {

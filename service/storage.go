@@ -111,7 +111,8 @@ func (d dirStorage) Check(context.Context) error { return d.Disk.Check() }
 // openStorage opens the configured storage. A bucket is waited for like
 // the database: it may be created after the service starts (compose).
 func openStorage(ctx context.Context, c Config, log *slog.Logger) (storageAdapter, error) {
-	disk, err := storage.OpenWithConfig(storage.Config{Dir: c.DataDir, Instance: c.Instance, StagingOnly: c.Storage == StorageS3})
+	disk, err := storage.OpenWithConfig(storage.Config{Dir: c.DataDir, Instance: c.Instance, StagingOnly: c.Storage == StorageS3,
+		DirectWrites: c.SyncStaged})
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,12 @@ var bigNames = []string{"receiving service", "other service", "broker"}
 // writes the same bytes twice to the same filesystem, and records the
 // processes' peak RSS and CPU time.
 func (b *bench) runBig(ctx context.Context, label string, runs int, withBaseline bool) error {
-	src, want, err := b.bigSource()
+	return b.runBigOf(ctx, b.big, label, runs, withBaseline)
+}
+
+// runBigOf is runBig with a file of size bytes.
+func (b *bench) runBigOf(ctx context.Context, size int64, label string, runs int, withBaseline bool) error {
+	src, want, err := b.bigSource(size)
 	if err != nil {
 		return err
 	}
@@ -40,22 +45,29 @@ func (b *bench) runBig(ctx context.Context, label string, runs int, withBaseline
 			if err != nil {
 				return err
 			}
-			s.base = append(s.base, float64(b.big)/took.Seconds()/1e6)
+			s.base = append(s.base, float64(size)/took.Seconds()/1e6)
 		}
-		if err := b.bigRun(ctx, label, run, runs, src, want, withBaseline, s); err != nil {
+		if err := b.bigRun(ctx, label, run, runs, bigFileOf{src, want, size}, withBaseline, s); err != nil {
 			return err
 		}
 	}
-	b.addBig(fmt.Sprintf("Big upload, %s%s", size(b.big), label), runs, withBaseline, s)
+	b.addBig(fmt.Sprintf("Big upload, %s%s", sizeOf(size), label), runs, withBaseline, s)
 	return nil
 }
 
-// bigSource writes the big file once and returns its path and SHA-256.
-func (b *bench) bigSource() (string, string, error) {
-	src := filepath.Join(b.dir, "big.bin")
+// bigFileOf is a file to upload: its path, SHA-256 and size.
+type bigFileOf struct {
+	path, sha256 string
+	size         int64
+}
+
+// bigSource writes a random file of n bytes once and returns its path and
+// SHA-256.
+func (b *bench) bigSource(n int64) (string, string, error) {
+	src := filepath.Join(b.dir, fmt.Sprintf("big-%d.bin", n))
 	if _, err := os.Stat(src); err != nil {
-		b.logf("writing a %s random file", size(b.big))
-		sum, err := bigFile(src, b.big)
+		b.logf("writing a %s random file", sizeOf(n))
+		sum, err := bigFile(src, n)
 		if err != nil {
 			return "", "", err
 		}
@@ -66,7 +78,7 @@ func (b *bench) bigSource() (string, string, error) {
 }
 
 // bigRun uploads the big file once, to the service whose turn it is.
-func (b *bench) bigRun(ctx context.Context, label string, run, runs int, src, want string, withBaseline bool, s *bigSeries) error {
+func (b *bench) bigRun(ctx context.Context, label string, run, runs int, file bigFileOf, withBaseline bool, s *bigSeries) error {
 	receiver := roles[run%2]
 	procs := []*proc{b.services[receiver], b.services[roles[(run+1)%2]], b.broker}
 	cpu0 := make([]float64, len(procs))
@@ -86,15 +98,15 @@ func (b *bench) bigRun(ctx context.Context, label string, run, runs int, src, wa
 	if b.profile != "" && run == 0 && label == "" {
 		profiles.Go(func() { b.captureProfiles(ctx, procs, b.profileSeconds, "big") })
 	}
-	b.logf("big%s: uploading %s, run %d of %d", label, size(b.big), run+1, runs)
-	ans, took, err := postBig(ctx, b.urls[receiver], src, b.big)
+	b.logf("big%s: uploading %s, run %d of %d", label, sizeOf(file.size), run+1, runs)
+	ans, took, err := postBig(ctx, b.urls[receiver], file.path, file.size)
 	if err != nil {
 		return fmt.Errorf("big upload: %w", err)
 	}
-	if ans.SHA256 != want || ans.Size != b.big {
-		return fmt.Errorf("big upload answered size %d, SHA-256 %s; sent %d, %s", ans.Size, ans.SHA256, b.big, want)
+	if ans.SHA256 != file.sha256 || ans.Size != file.size {
+		return fmt.Errorf("big upload answered size %d, SHA-256 %s; sent %d, %s", ans.Size, ans.SHA256, file.size, file.sha256)
 	}
-	mbs := float64(b.big) / took.Seconds() / 1e6
+	mbs := float64(file.size) / took.Seconds() / 1e6
 	s.rate = append(s.rate, mbs)
 	if withBaseline {
 		s.ratio = append(s.ratio, mbs/s.base[len(s.base)-1])
@@ -105,9 +117,9 @@ func (b *bench) bigRun(ctx context.Context, label string, run, runs int, src, wa
 			return err
 		}
 		s.peak[bigNames[i]] = append(s.peak[bigNames[i]], mib(hwm))
-		s.cpu[bigNames[i]] = append(s.cpu[bigNames[i]], (p.cpuSeconds()-cpu0[i])*float64(1<<30)/float64(b.big))
+		s.cpu[bigNames[i]] = append(s.cpu[bigNames[i]], (p.cpuSeconds()-cpu0[i])*float64(1<<30)/float64(file.size))
 	}
-	s.logGrowth = append(s.logGrowth, float64(dirSize(kafkaDir)-log0)/float64(b.big))
+	s.logGrowth = append(s.logGrowth, float64(dirSize(kafkaDir)-log0)/float64(file.size))
 	profiles.Wait()
 	return nil
 }
@@ -150,7 +162,8 @@ func (b *bench) addBig(part string, runs int, withBaseline bool, s *bigSeries) {
 }
 
 // captureProfiles writes CPU profiles of the processes (their profilers are
-// on) while the big upload runs.
+// on) while the big upload runs, and profiles of what they allocated
+// meanwhile (Go's delta allocs profile over the same seconds).
 func (b *bench) captureProfiles(ctx context.Context, procs []*proc, seconds int, phase string) {
 	os.MkdirAll(b.profile, 0o755)
 	var wg sync.WaitGroup
@@ -158,29 +171,32 @@ func (b *bench) captureProfiles(ctx context.Context, procs []*proc, seconds int,
 		if p.pprof == "" {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.pprof, seconds)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			res, err := client.Do(req)
-			if err != nil {
-				b.logf("profile of %s: %v", p.name, err)
-				return
-			}
-			defer res.Body.Close()
-			path := filepath.Join(b.profile, p.name+"."+phase+".cpu.pprof")
-			f, err := os.Create(path)
-			if err != nil {
-				b.logf("profile of %s: %v", p.name, err)
-				return
-			}
-			defer f.Close()
-			f.ReadFrom(res.Body)
-			b.logf("profile of %s: %s (go tool pprof -top %s %s)", p.name, path, b.bin, path)
-		}()
+		wg.Go(func() { b.fetchProfile(ctx, p, "profile", seconds, phase+".cpu") })
+		wg.Go(func() { b.fetchProfile(ctx, p, "allocs", seconds, phase+".allocs") })
 	}
 	wg.Wait()
+}
+
+// fetchProfile writes one profile of p, /debug/pprof/<kind>?seconds=N,
+// to <profile dir>/<name>.<suffix>.pprof.
+func (b *bench) fetchProfile(ctx context.Context, p *proc, kind string, seconds int, suffix string) {
+	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", p.pprof, kind, seconds)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	res, err := client.Do(req)
+	if err != nil {
+		b.logf("%s profile of %s: %v", kind, p.name, err)
+		return
+	}
+	defer res.Body.Close()
+	path := filepath.Join(b.profile, p.name+"."+suffix+".pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		b.logf("%s profile of %s: %v", kind, p.name, err)
+		return
+	}
+	defer f.Close()
+	f.ReadFrom(res.Body)
+	b.logf("%s profile of %s: %s (go tool pprof -top %s %s)", kind, p.name, path, b.bin, path)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -194,7 +210,7 @@ func mbToGB(v []float64) []float64 {
 	return out
 }
 
-func size(n int64) string {
+func sizeOf(n int64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:
 		return fmt.Sprintf("%d GiB", n>>30)

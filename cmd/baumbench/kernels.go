@@ -43,7 +43,7 @@ func (b *bench) runKernels() error {
 		return err
 	}
 	sha := values(st, "BenchmarkStaging/sha256", "MB/s")
-	chunk := size(messages.DefaultChunkSize)
+	chunk := sizeOf(messages.DefaultChunkSize)
 	shaOff := values(noNI, "BenchmarkStaging/sha256", "MB/s")
 	shaNI := "no sha_ni CPU flag: Go's crypto/sha256 uses the AVX2/SSE path"
 	if strings.Contains(b.machine.CPUFlags, "sha_ni") {

@@ -42,6 +42,7 @@ type config struct {
 	postgres       string
 	big            int64
 	bigRuns        int
+	huge           int64
 	files          int
 	smallDuration  time.Duration
 	repeat         int
@@ -99,12 +100,13 @@ func run() error {
 
 func parseConfig() (config, error) {
 	c := config{}
-	var big, conc, sizes string
+	var big, huge, conc, sizes string
 	var env, brokerEnv multiFlag
 	flag.StringVar(&c.dir, "dir", "", "work directory, on the filesystem to measure (default: a new directory under $TMPDIR, removed afterwards)")
 	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/?sslmode=disable", "PostgreSQL server for the benchmark's databases")
 	flag.StringVar(&big, "big", "1GiB", "size of the big upload (0 skips it); units B, KiB, MiB, GiB")
 	flag.IntVar(&c.bigRuns, "big-runs", 2, "big uploads (each paired with a baseline run)")
+	flag.StringVar(&huge, "huge", "0", "after the big uploads, one upload of this size (e.g. 8GiB), without a baseline run: MB/s, peak RSS and CPU per GiB; needs about 3× its size on disk (0 skips it)")
 	flag.IntVar(&c.files, "files", 100_000, "files held for the GET /data latency (0 skips it)")
 	flag.DurationVar(&c.smallDuration, "small-duration", 3*time.Second, "length of one small-upload run")
 	flag.IntVar(&c.repeat, "repeat", 3, "runs per small-upload concurrency (their range is reported)")
@@ -124,6 +126,9 @@ func parseConfig() (config, error) {
 	var err error
 	if c.big, err = parseSize(big); err != nil {
 		return c, fmt.Errorf("-big: %w", err)
+	}
+	if c.huge, err = parseSize(huge); err != nil {
+		return c, fmt.Errorf("-huge: %w", err)
 	}
 	for _, s := range strings.Split(conc, ",") {
 		if strings.TrimSpace(s) == "" {
@@ -214,7 +219,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if len(b.concurrency) == 0 && b.big == 0 && b.files == 0 {
+	if len(b.concurrency) == 0 && b.big == 0 && b.huge == 0 && b.files == 0 {
 		return nil
 	}
 	if err := b.build(); err != nil {
@@ -264,7 +269,12 @@ func (b *bench) runUploads(ctx context.Context, label string, concurrency []int,
 		}
 	}
 	if b.big > 0 {
-		return b.runBig(ctx, label, bigRuns, withBaseline)
+		if err := b.runBig(ctx, label, bigRuns, withBaseline); err != nil {
+			return err
+		}
+	}
+	if b.huge > 0 && label == "" {
+		return b.runBigOf(ctx, b.huge, " (-huge, one run)", 1, false)
 	}
 	return nil
 }
