@@ -12,8 +12,6 @@ import (
 	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
 	"github.com/baum-store/baum/infra/postgres"
-	"github.com/baum-store/baum/internal/testsystem"
-	"github.com/baum-store/baum/migrations"
 )
 
 // TestReplicasHearOfEachOthersCommits: two replicas of a role on one
@@ -22,20 +20,7 @@ import (
 func TestReplicasHearOfEachOthersCommits(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	prefix := "baumtest_notify_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	url := strings.Replace(testsystem.PostgresURL(), "/?", "/"+prefix+"_zeros?", 1)
-	t.Cleanup(func() { testsystem.DropDatabases(t, prefix) })
-	if err := postgres.EnsureDatabase(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := postgres.Open(postgres.Config{URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := postgres.Migrate(ctx, pool, migrations.FS); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := newPool(t, "baumtest_notify_")
 	a := postgres.NewStore(pool, postgres.StoreConfig{Instance: "a"})
 	b := postgres.NewStore(pool, postgres.StoreConfig{Instance: "b"})
 	heardByB := make(chan string, 16)

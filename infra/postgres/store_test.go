@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/baum-store/baum/app/command"
 	"github.com/baum-store/baum/app/domain"
@@ -24,20 +25,7 @@ import (
 func newStore(t *testing.T) (*postgres.Store, *pgx.Conn) {
 	t.Helper()
 	ctx := context.Background()
-	prefix := "baumtest_store_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	url := strings.Replace(testsystem.PostgresURL(), "/?", "/"+prefix+"_zeros?", 1)
-	t.Cleanup(func() { testsystem.DropDatabases(t, prefix) })
-	if err := postgres.EnsureDatabase(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := postgres.Open(postgres.Config{URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := postgres.Migrate(ctx, pool, migrations.FS); err != nil {
-		t.Fatal(err)
-	}
+	pool, url := newPool(t, "baumtest_store_")
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -263,4 +251,26 @@ func TestStalledFindsOnlyUploadsThatStoppedReceiving(t *testing.T) {
 	if err != nil || len(ids) != 1 || ids[0] != stalled {
 		t.Fatalf("stalled %v (%v), want only %s", ids, err, stalled)
 	}
+}
+
+// newPool migrates a database of its own (its name starts with prefix) and
+// returns a pool on it and its URL.
+func newPool(t *testing.T, prefix string) (*pgxpool.Pool, string) {
+	t.Helper()
+	ctx := context.Background()
+	prefix += strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	url := strings.Replace(testsystem.PostgresURL(), "/?", "/"+prefix+"_zeros?", 1)
+	t.Cleanup(func() { testsystem.DropDatabases(t, prefix) })
+	if err := postgres.EnsureDatabase(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := postgres.Open(postgres.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := postgres.Migrate(ctx, pool, migrations.FS); err != nil {
+		t.Fatal(err)
+	}
+	return pool, url
 }
