@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -25,15 +26,23 @@ func TestClassify(t *testing.T) {
 		{minio.ErrorResponse{Code: "AccessDenied", StatusCode: http.StatusForbidden}, domain.ErrUnavailable},
 		{errors.New("dial tcp: connection refused"), domain.ErrUnavailable},
 	} {
-		if got := classify(c.err, "store x"); !errors.Is(got, c.want) {
+		if got := classify(context.Background(), c.err, "store x"); !errors.Is(got, c.want) {
 			t.Errorf("classify(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
-	got := classify(fmt.Errorf("get: %w", context.Canceled), "read x")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	got := classify(ctx, fmt.Errorf("get: %w", context.Canceled), "read x")
 	if !errors.Is(got, context.Canceled) || errors.Is(got, domain.ErrUnavailable) {
 		t.Errorf("a canceled request: %v", got)
 	}
-	if classify(nil, "x") != nil {
+	// The client's own timeout (a server that hangs) matches
+	// DeadlineExceeded, but the caller's context is alive: an outage.
+	timeout := fmt.Errorf("get: %w", &url.Error{Op: "Get", URL: "http://s3", Err: context.DeadlineExceeded})
+	if got := classify(context.Background(), timeout, "read x"); !errors.Is(got, domain.ErrUnavailable) {
+		t.Errorf("a request the client timed out: %v, want ErrUnavailable", got)
+	}
+	if classify(context.Background(), nil, "x") != nil {
 		t.Error("classify(nil) is not nil")
 	}
 }

@@ -81,7 +81,7 @@ func (o *object) open() error {
 	}
 	body, _, _, err := o.store.core.GetObject(o.ctx, o.store.bucket, o.key, opts)
 	if err != nil {
-		return classify(err, "read "+o.key)
+		return classify(o.ctx, err, "read "+o.key)
 	}
 	o.body = body
 	return nil

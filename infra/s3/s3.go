@@ -165,12 +165,14 @@ func (s *Store) key(id string) (string, error) {
 // domain.ErrStorageFull; anything else the server or the network said may
 // pass (an outage, a bucket or a key being fixed by an operator), so it is
 // domain.ErrUnavailable and the message that met it is retried, never
-// poisoned. A context's end is left as it is.
-func classify(err error, what string) error {
+// poisoned. The end of the caller's ctx is left as it is; a timeout of the
+// client's own (it matches context.DeadlineExceeded too: a server that
+// hangs) is an outage like any other.
+func classify(ctx context.Context, err error, what string) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	var resp minio.ErrorResponse
@@ -191,12 +193,12 @@ func (s *Store) objectMissing(ctx context.Context, key string, err error) (bool,
 	var resp minio.ErrorResponse
 	if !errors.As(err, &resp) || resp.Code == minio.NoSuchBucket ||
 		resp.Code != minio.NoSuchKey && resp.StatusCode != http.StatusNotFound {
-		return false, classify(err, "stat "+key)
+		return false, classify(ctx, err, "stat "+key)
 	}
 	ok, berr := s.client.BucketExists(ctx, s.bucket)
 	switch {
 	case berr != nil:
-		return false, classify(berr, "stat "+key)
+		return false, classify(ctx, berr, "stat "+key)
 	case !ok:
 		return false, fmt.Errorf("%w: stat %s: bucket %s does not exist", domain.ErrUnavailable, key, s.bucket)
 	}

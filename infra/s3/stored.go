@@ -44,7 +44,7 @@ func (s *Store) Promote(ctx context.Context, id string, size int64) error {
 	}
 	up, err := s.client.PutObject(ctx, s.bucket, key, f, info.Size(), putOptions)
 	if err != nil {
-		return classify(err, "store "+key)
+		return classify(ctx, err, "store "+key)
 	}
 	if up.Size != info.Size() {
 		return fmt.Errorf("%w: store %s: %d bytes stored, %d staged", domain.ErrUnavailable, key, up.Size, info.Size())
@@ -84,7 +84,7 @@ func (s *Store) WriteStored(ctx context.Context, id string, r io.Reader, size in
 	// told.
 	counted := &countingReader{r: r}
 	if _, err := s.client.PutObject(ctx, s.bucket, key, counted, size, putOptions); err != nil {
-		return classify(err, "store "+key)
+		return classify(ctx, err, "store "+key)
 	}
 	if counted.n != size {
 		return fmt.Errorf("stored file %s: %d bytes written, %d expected", id, counted.n, size)
@@ -118,7 +118,7 @@ func (s *Store) RemoveStored(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return classify(s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}), "remove "+key)
+	return classify(ctx, s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}), "remove "+key)
 }
 
 // StoredExists implements command.Disk.
@@ -148,7 +148,7 @@ func (s *Store) ListStored(ctx context.Context) ([]command.StoredFile, error) {
 	var out []command.StoredFile
 	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true}) {
 		if obj.Err != nil {
-			return nil, classify(obj.Err, "list "+s.bucket+"/"+s.prefix)
+			return nil, classify(ctx, obj.Err, "list "+s.bucket+"/"+s.prefix)
 		}
 		id := strings.TrimPrefix(obj.Key, s.prefix)
 		if _, err := s.key(id); err == nil {
