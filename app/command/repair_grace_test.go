@@ -34,11 +34,7 @@ func TestRepairOnAnotherReplicaLeavesAFreshlyPromotedFile(t *testing.T) {
 	id := newID()
 	data := bytes.Repeat([]byte{0x01, 0x00, 0x80}, 20_000)
 	stage := pa.stage(t, true)
-	for _, ch := range chunks(id, data, 16<<10) {
-		if err := stage.Handle(ctx, ch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	stageAll(t, stage, id, data)
 	old := time.Now().Add(-5 * time.Minute)
 	if err := os.Chtimes(filepath.Join(shared.dir, "staging", "a", id), old, old); err != nil {
 		t.Fatal(err)

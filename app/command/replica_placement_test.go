@@ -35,11 +35,7 @@ func TestAFailedPlacementNeverRemovesAFileAnotherReplicaCommitted(t *testing.T) 
 	id := newID()
 	data := bytes.Repeat([]byte{0x01, 0x00, 0x80}, 20_000)
 	stage := pa.stage(t, true)
-	for _, ch := range chunks(id, data, 16<<10) {
-		if err := stage.Handle(ctx, ch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	stageAll(t, stage, id, data)
 	placeB := pb.place(t)
 	ones, zeros := countedBy(messages.Ones, id, data), countedBy(messages.Zeros, id, data)
 	if err := pa.place(t).Handle(ctx, ones); err != nil {

@@ -62,11 +62,7 @@ func TestAKeeperStoresAStagedFileOutsideThePlacementsTransaction(t *testing.T) {
 	}{{"zeros keeps", bytes.Repeat([]byte{0x01, 0x00, 0x80}, 20_000), true}, {"ones keeps", bytes.Repeat([]byte{0xfe, 0xff, 0x7f}, 20_000), false}} {
 		id := newID()
 		stage := deps.stage(t, true)
-		for _, ch := range chunks(id, c.data, 16<<10) {
-			if err := stage.Handle(ctx, ch); err != nil {
-				t.Fatal(err)
-			}
-		}
+		stageAll(t, stage, id, c.data)
 		place := deps.place(t)
 		for _, s := range messages.Services() {
 			if err := place.Handle(ctx, countedBy(s, id, c.data)); err != nil {

@@ -21,11 +21,7 @@ func TestAStoredFileWithoutAllItsBytesIsNeverCommitted(t *testing.T) {
 	id := newID()
 	data := bytes.Repeat([]byte{0x01, 0x00, 0x80}, 20_000)
 	stage := pc.stage(t, true)
-	for _, ch := range chunks(id, data, 16<<10) {
-		if err := stage.Handle(ctx, ch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	stageAll(t, stage, id, data)
 	p, _ := shared.disk.StoredPath(id)
 	if err := os.WriteFile(p, data[:len(data)/2], 0o640); err != nil { // what A's kill left
 		t.Fatal(err)
